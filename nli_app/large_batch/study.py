@@ -1,0 +1,252 @@
+"""``Study``: what every experiment of the large-batch study shares — the data, the network, the training settings,
+the sharpness settings and the output directory — and the one resumable way to train a network.
+
+Resuming after a kill works at two levels: a finished training run leaves ``final_weights.npz`` and
+``final_history.json`` in its directory and is never retrained (experiments share runs by name, e.g. the SB and LB
+runs of seed 0 serve Table 2, the parametric plots and the remedies' baseline); an unfinished one is resumed by
+the trainer from its checkpoints in the same directory.
+"""
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+from absl import logging
+
+from nli_app.large_batch import networks
+from nli_app.large_batch.evaluation import evaluate, recalibrate_batchnorm
+from nli_app.sharpness import model_sharpness
+
+
+@dataclasses.dataclass(frozen=True)
+class SharpnessSettings:
+    """Metric 2.1 settings: the epsilons (Table 3 uses 1e-3 and 5e-4), A = I and/or a random n x p subspace."""
+    epsilons: tuple = (1e-3, 5e-4)
+    subspace_dims: tuple = (None,)       # None = full space; an int p = random n x p matrix A (Table 4)
+    max_iterations: int = 10
+    num_examples: int | None = None      # None = the whole training set
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    optimizer: str = "adam"
+    optimizer_kwargs: tuple = ()         # (name, value) pairs, hashable
+    epochs: int = 10
+    max_steps: int | None = None
+    checkpoint_every_steps: int = 100
+    log_every_steps: int = 20
+    verbose: int = 0                     # 1: Keras progress bar (the trainer logs steps with rates anyway)
+    recalibrate_bn: bool = True          # see evaluation.recalibrate_batchnorm
+    patience: int | None = 3             # stop when the training loss has not improved for this many epochs
+
+
+def atomic_json(path, obj):
+    """Write ``obj`` as JSON to ``path`` so that a kill never leaves a half-written file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=float)
+    os.replace(tmp, path)
+
+
+def save_weights(path, weights):
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, *weights)
+    os.replace(tmp, path)
+
+
+def load_weights(path):
+    with np.load(path) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
+def flat(weights):
+    return np.concatenate([np.asarray(w, np.float64).ravel() for w in weights])
+
+
+@dataclasses.dataclass
+class Run:
+    """A finished training run: final weights (all model weights, BatchNorm statistics recalibrated on the training
+    set unless disabled), per-epoch history, its directory."""
+    name: str
+    batch_size: int
+    seed: int
+    weights: list
+    history: dict
+    directory: str
+
+
+class Study:
+    """Shared state of the experiments; ``train`` is resumable (see the module docstring)."""
+
+    def __init__(self, splits, network, output_dir, train_settings, sharpness_settings, strategy=None,
+                 trainer_factory=None):
+        self.splits = splits
+        self.network = network
+        self.output_dir = output_dir
+        self.train_settings = train_settings
+        self.sharpness_settings = sharpness_settings
+        self.strategy = strategy
+        self._trainer_factory = trainer_factory
+        os.makedirs(output_dir, exist_ok=True)
+
+    # models ---------------------------------------------------------------------------------------------------
+    def build(self, seed=0):
+        """A fresh network with the initial weights of ``seed`` (same seed -> same x_0)."""
+        keras.utils.set_random_seed(seed)
+        return networks.build(self.network, self.splits.input_shape, self.splits.num_classes)
+
+    def scratch_model(self, weights):
+        model = networks.build(self.network, self.splits.input_shape, self.splits.num_classes)
+        model.set_weights(weights)
+        return model
+
+    def initial_weights(self, seed):
+        return self.build(seed).get_weights()
+
+    def measurable(self, weights):
+        """The weights as measured: BatchNorm statistics recalibrated on the training set (unless disabled)."""
+        if not self.train_settings.recalibrate_bn:
+            return weights
+        return recalibrate_batchnorm(self.scratch_model(weights), self.splits.x_train).get_weights()
+
+    def trainable(self, weights):
+        """The trainable arrays of a ``get_weights()`` list (BatchNorm moving statistics dropped)."""
+        mask = [v.trainable for v in self.build(0).weights]
+        return [w for w, keep in zip(weights, mask) if keep]
+
+    # training -------------------------------------------------------------------------------------------------
+    def train(self, name, batch_size, seed=0, initial_weights=None, epochs=None, trainer_cls=None, callbacks=(),
+              batch_fn=None):
+        """Train (or reuse) run ``name``: ``batch_size`` global batch, ``seed``, optional warm-start weights."""
+        directory = os.path.join(self.output_dir, "runs", name)
+        weights_path = os.path.join(directory, "final_weights.npz")
+        history_path = os.path.join(directory, "final_history.json")
+        if os.path.exists(weights_path) and os.path.exists(history_path):
+            logging.info("run %s: already finished, reusing %s", name, weights_path)
+            with open(history_path) as f:
+                history = json.load(f)
+            return Run(name, batch_size, seed, load_weights(weights_path), history, directory)
+        from nli_app.train.trainer import Trainer, TrainerConfig  # pylint: disable=import-outside-toplevel
+        s = self.train_settings
+        config = TrainerConfig(optimizer=s.optimizer, optimizer_kwargs=dict(s.optimizer_kwargs),
+                               global_batch_size=int(batch_size), epochs=int(epochs or s.epochs),
+                               max_steps=s.max_steps, seed=seed, shuffle=True, model_dir=directory,
+                               checkpoint_every_steps=s.checkpoint_every_steps, log_every_steps=s.log_every_steps,
+                               verbose=s.verbose)
+
+        def build_model():
+            model = self.build(seed)
+            if initial_weights is not None:
+                model.set_weights(initial_weights)
+            return model
+
+        cls = trainer_cls or self._trainer_factory or Trainer
+        kwargs = {"loss": keras.losses.SparseCategoricalCrossentropy(), "metrics": ("accuracy",)}
+        if batch_fn is not None:
+            kwargs["batch_fn"] = batch_fn
+        trainer = cls(build_model, config, strategy=self.strategy, **kwargs)
+        callbacks = list(callbacks)
+        if s.patience:
+            callbacks.append(LossPlateauStop(s.patience))
+        logging.info("run %s: training %s, batch %d, seed %d, %s", name, self.network, batch_size, seed,
+                     "warm start" if initial_weights is not None else "fresh start")
+        # The trainer's batch_fn also batches validation data, so runs with a custom one (augmentation, repeated
+        # batches) skip validation during training; every run is measured on the clean test set afterwards.
+        validation = None if batch_fn is not None else (self.splits.x_test, self.splits.y_test)
+        history = trainer.fit((self.splits.x_train, self.splits.y_train), validation_data=validation,
+                              callbacks=callbacks)
+        weights = self.measurable(trainer.model.get_weights())
+        save_weights(weights_path, weights)
+        history = {k: [float(v) for v in vs] for k, vs in dict(history).items()}
+        atomic_json(history_path, history)
+        return Run(name, batch_size, seed, weights, history, directory)
+
+    # measurements ---------------------------------------------------------------------------------------------
+    def accuracy(self, weights):
+        model = self.scratch_model(weights)
+        train = evaluate(model, self.splits.x_train, self.splits.y_train)
+        test = evaluate(model, self.splits.x_test, self.splits.y_test)
+        return {"train_loss": train["loss"], "train_accuracy": train["accuracy"], "test_loss": test["loss"],
+                "test_accuracy": test["accuracy"]}
+
+    def sharpness(self, weights, seed=0):
+        """{"eps=<e>/full" or "eps=<e>/p=<p>": result dict} for every configured setting."""
+        s = self.sharpness_settings
+        model = self.scratch_model(weights)
+        out = {}
+        for eps in s.epsilons:
+            for p in s.subspace_dims:
+                result = model_sharpness(model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p,
+                                         max_iterations=s.max_iterations, seed=seed, num_examples=s.num_examples)
+                out[setting_key(eps, p)] = result.to_json()
+                logging.info("sharpness eps=%g %s: %.4g (%d evaluations)", eps, "full" if p is None else f"p={p}",
+                             result.value, result.evaluations)
+        return out
+
+    def primary_sharpness(self, sharpness):
+        """The value of the first configured setting (what sweeps and plots show)."""
+        s = self.sharpness_settings
+        return sharpness[setting_key(s.epsilons[0], s.subspace_dims[0])]["value"]
+
+    def measure(self, run):
+        """Accuracy and sharpness of a run, cached next to its weights."""
+        path = os.path.join(run.directory, "measurements.json")
+        key = json.dumps(dataclasses.asdict(self.sharpness_settings), sort_keys=True, default=str)
+        if os.path.exists(path):
+            with open(path) as f:
+                cached = json.load(f)
+            if cached.get("settings") == key:
+                return cached["result"]
+        result = {**self.accuracy(run.weights), "sharpness": self.sharpness(run.weights, seed=run.seed),
+                  "batch_size": run.batch_size, "seed": run.seed, "epochs": len(run.history.get("loss", []))}
+        atomic_json(path, {"settings": key, "result": result})
+        return result
+
+    def path(self, *parts):
+        path = os.path.join(self.output_dir, *parts)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+
+def regime_batch_sizes(num_train, sb=-1, lb=0):
+    """{"SB": b_s, "LB": b_l} from the flags' rules; ValueError unless b_s < b_l <= num_train."""
+    if sb == -1:
+        sb = 256 if num_train >= 16384 else max(8, num_train // 64)
+    lb = lb or max(1, num_train // 10)
+    if not 0 < sb < lb <= num_train:
+        raise ValueError(f"need 0 < SB batch ({sb}) < LB batch ({lb}) <= training examples ({num_train})")
+    return {"SB": int(sb), "LB": int(lb)}
+
+
+def setting_key(epsilon, subspace_dim):
+    return f"eps={float(epsilon):g}/" + ("full" if subspace_dim is None else f"p={int(subspace_dim)}")
+
+
+class LossPlateauStop(keras.callbacks.Callback):
+    """Stop when the epoch's training loss has not improved for ``patience`` epochs ("until the loss stops
+    improving", Section 2.2). Its state is checkpointed by the trainer (``state_variables``), so a resumed run stops
+    where an uninterrupted one would."""
+
+    def __init__(self, patience):
+        super().__init__()
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        self.patience = int(patience)
+        self.best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
+        self.wait = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def state_variables(self):
+        return {"best": self.best, "wait": self.wait}
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        if loss < float(self.best) - 1e-6:
+            self.best.assign(loss)
+            self.wait.assign(0)
+        else:
+            self.wait.assign_add(1)
+            if int(self.wait) >= self.patience:
+                self.model.stop_training = True

@@ -1,0 +1,159 @@
+"""SavedModel export of NLI models for TF Serving (TF-only; DESIGN.md "Contract: SavedModel export").
+
+``export_model(model, vocabulary, export_dir)`` writes a SavedModel with:
+
+* ``serving_default``: ``premise``, ``hypothesis`` tf.string [None] raw text; tokenisation
+  (``graph_tokenizer.tokenize_in_graph``, the ``vocab.TOKEN_REGEX`` rules), vocabulary lookup (StaticHashTable,
+  unknown -> ``_UNK_``) and ``_BOS_``/``_EOS_`` happen in the graph; outputs ``probabilities`` float32 [None, 3],
+  ``label_id`` int64 [None], ``label`` tf.string [None];
+* ``classify`` (method name ``tensorflow/serving/classify``): ``inputs`` tf.string [None] serialized
+  ``tf.Example``s with bytes features ``premise``, ``hypothesis``; outputs ``classes`` tf.string [None, 3] (the
+  label names) and ``scores`` float32 [None, 3];
+* tree models (the tree-LSTM model, or an HIM with a tree member) take full binary trees in those two and, unless
+  ``parses=False`` (a model trained on full binary trees), also have ``predict_with_parses``: ``premise``,
+  ``hypothesis``, ``premise_parse``, ``hypothesis_parse`` tf.string [None]; a non-empty binary parse gives both
+  the words and the tree of its sentence, an empty one falls back to the tokenised text and the full binary tree
+  (``tree_graph``); a malformed parse fails the request with INVALID_ARGUMENT "malformed binary parse".
+
+``export_versioned(model, vocabulary, base, name, version=None)`` writes ``BASE/NAME/VERSION/`` (the next free
+integer by default) atomically: into a hidden temporary directory next to it, then one ``rename``, so a server
+polling ``BASE/NAME`` never sees a half-written version.
+"""
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from nli_app.nli import graph_tokenizer, snli, tree_graph, tree_model
+from nli_app.nli import vocab as vocab_lib
+
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+_STRINGS = tf.TensorSpec([None], tf.string)
+
+
+def _encode_tokens(tokens, table):
+    """Ragged tokens [B, None] -> int32 ids ``_BOS_ ... _EOS_`` [B, L], padded with ``_PAD_``."""
+    ids = tf.cast(table.lookup(tokens), tf.int32)
+    batch = tf.shape(ids.row_lengths())[0]
+    bos = tf.fill([batch, 1], vocab_lib.BOS_ID)
+    eos = tf.fill([batch, 1], vocab_lib.EOS_ID)
+    return tf.concat([bos, ids, eos], axis=1).to_tensor(vocab_lib.PAD_ID)
+
+
+class NliServingModule(tf.Module):
+    """The exported graph: a Keras NLI model plus its vocabulary table and the label names."""
+
+    def __init__(self, model, vocabulary, parses=True):
+        super().__init__()
+        self.model = model
+        self.table = graph_tokenizer.lookup_table(vocabulary)
+        self.labels = tf.constant(snli.LABELS)
+        self.with_trees = tree_model.is_tree_model(model)
+        self.with_parses = self.with_trees and parses
+
+    def _side(self, tokens, trees_fn):
+        features = {"ids": _encode_tokens(tokens, self.table)}
+        if self.with_trees:
+            features.update(trees_fn(tokens.row_lengths()))
+        return features
+
+    def _predict(self, premise_tokens, hypothesis_tokens, trees_fn_premise, trees_fn_hypothesis):
+        inputs = {}
+        for side, tokens, trees_fn in (("premise", premise_tokens, trees_fn_premise),
+                                       ("hypothesis", hypothesis_tokens, trees_fn_hypothesis)):
+            features = self._side(tokens, trees_fn)
+            inputs[side] = features.pop("ids")
+            inputs.update({f"{side}_{k}": v for k, v in features.items()})
+        probabilities = tf.cast(self.model(inputs, training=False), tf.float32)
+        label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(self.labels, label_id)}
+
+    def predict_text(self, premise, hypothesis):
+        return self._predict(graph_tokenizer.tokenize_in_graph(premise), graph_tokenizer.tokenize_in_graph(hypothesis),
+                             tree_graph.full_binary_trees, tree_graph.full_binary_trees)
+
+    def predict_with_parses(self, premise, hypothesis, premise_parse, hypothesis_parse):
+        sides = []
+        for text, parse in ((premise, premise_parse), (hypothesis, hypothesis_parse)):
+            has_parse = tf.strings.length(tf.strings.strip(parse)) > 0
+            from_parse = tree_graph.parse_words(parse)
+            from_text = graph_tokenizer.tokenize_in_graph(text)
+            # Row b holds the parse's words if it has a parse, else the text's tokens.
+            tokens = tf.concat([tf.ragged.boolean_mask(from_parse, tf.ones_like(from_parse, tf.bool) &
+                                                       has_parse[:, None]),
+                                tf.ragged.boolean_mask(from_text, tf.ones_like(from_text, tf.bool) &
+                                                       ~has_parse[:, None])], axis=1)
+            sides.append((tokens, lambda n, parse=parse: tree_graph.trees_or_full(parse, n)))
+        return self._predict(sides[0][0], sides[1][0], sides[0][1], sides[1][1])
+
+    def classify(self, inputs):
+        features = tf.io.parse_example(inputs, {"premise": tf.io.FixedLenFeature([], tf.string),
+                                                "hypothesis": tf.io.FixedLenFeature([], tf.string)})
+        scores = self.predict_text(features["premise"], features["hypothesis"])["probabilities"]
+        classes = tf.tile(self.labels[None], [tf.shape(scores)[0], 1])
+        return {"classes": classes, "scores": scores}
+
+    def signatures(self):
+        signatures = {
+            "serving_default": tf.function(self.predict_text).get_concrete_function(
+                tf.TensorSpec([None], tf.string, name="premise"), tf.TensorSpec([None], tf.string, name="hypothesis")),
+            "classify": tf.function(self.classify).get_concrete_function(
+                tf.TensorSpec([None], tf.string, name="inputs")),
+        }
+        if self.with_parses:
+            names = ("premise", "hypothesis", "premise_parse", "hypothesis_parse")
+            signatures["predict_with_parses"] = tf.function(self.predict_with_parses).get_concrete_function(
+                *(tf.TensorSpec([None], tf.string, name=n) for n in names))
+        return signatures
+
+
+def _set_method_name(export_dir, signature, method_name):
+    """tf.saved_model.save marks every signature as predict; TF Serving routes Classify by the method name."""
+    path = os.path.join(export_dir, "saved_model.pb")
+    proto = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        proto.ParseFromString(f.read())
+    for meta_graph in proto.meta_graphs:
+        meta_graph.signature_def[signature].method_name = method_name
+    with open(path, "wb") as f:
+        f.write(proto.SerializeToString())
+
+
+def export_model(model, vocabulary, export_dir, parses=True):
+    """Writes the SavedModel of ``model`` (a Keras NLI model) with ``vocabulary`` (``vocab.Vocabulary``) to
+    ``export_dir``, which must not exist; atomic (temporary sibling directory + rename). Returns ``export_dir``.
+    ``parses=False`` leaves out ``predict_with_parses`` (a tree model trained on full binary trees)."""
+    export_dir = os.path.abspath(os.fspath(export_dir))
+    if os.path.exists(export_dir):
+        raise FileExistsError(f"export directory already exists: {export_dir}")
+    parent = os.path.dirname(export_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(export_dir)}-", dir=parent)
+    try:
+        module = NliServingModule(model, vocabulary, parses)
+        tf.saved_model.save(module, tmp, signatures=module.signatures())
+        _set_method_name(tmp, "classify", CLASSIFY_METHOD_NAME)
+        os.rename(tmp, export_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return export_dir
+
+
+def next_version(model_base):
+    """1 + the largest integer directory name under ``model_base`` (1 if none)."""
+    if not os.path.isdir(model_base):
+        return 1
+    versions = [int(d) for d in os.listdir(model_base) if d.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_versioned(model, vocabulary, base, name, version=None, parses=True):
+    """Writes ``base/name/version/`` (``version`` None: the next free integer); returns its path."""
+    model_base = os.path.join(base, name)
+    version = next_version(model_base) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"--version must be a positive integer, got {version}")
+    return export_model(model, vocabulary, os.path.join(model_base, str(version)), parses)

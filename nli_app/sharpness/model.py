@@ -1,0 +1,73 @@
+"""``model_sharpness``: Metric 2.1 of Keskar et al. (ICLR 2017) for any Keras model and dataset.
+
+f is the mean per-example loss (by default the sparse categorical cross-entropy of a softmax output) over the whole
+training set or a ``num_examples`` subset, as a function of the model's trainable weights x; the sharpness is
+``box_sharpness`` of that f at the model's current weights. The model's weights are restored afterwards.
+"""
+import numpy as np
+
+from nli_app.sharpness.box import box_sharpness, random_subspace
+
+
+def _as_arrays(data):
+    """(features, labels) from a tuple of arrays (features may be a dict) or an unbatched tf.data.Dataset."""
+    if isinstance(data, tuple) and len(data) == 2:
+        return data
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    if isinstance(data, tf.data.Dataset):
+        batches = list(data.batch(4096).as_numpy_iterator())
+        if not batches:
+            raise ValueError("model_sharpness got an empty dataset")
+        cat = lambda *parts: np.concatenate(parts, axis=0)  # noqa: E731
+        return tf.nest.map_structure(cat, *batches) if len(batches) > 1 else batches[0]
+    raise ValueError(f"data must be a (features, labels) tuple or an unbatched tf.data.Dataset, got {type(data)}")
+
+
+def _batches(features, labels, batch_size, num_examples, seed):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    n = int(np.asarray(labels).shape[0])
+    for leaf in tf.nest.flatten(features):
+        if np.asarray(leaf).shape[0] != n:
+            raise ValueError(f"features have {np.asarray(leaf).shape[0]} rows but labels have {n}")
+    index = np.arange(n)
+    if num_examples is not None and num_examples < n:
+        index = np.sort(np.random.default_rng(seed).choice(n, int(num_examples), replace=False))
+    take = lambda a: np.asarray(a)[index]  # noqa: E731
+    features, labels = tf.nest.map_structure(take, features), take(labels)
+    return [(tf.nest.map_structure(lambda a, s=s: a[s:s + batch_size], features), labels[s:s + batch_size])
+            for s in range(0, len(index), batch_size)]
+
+
+def model_sharpness(model, data, epsilon, subspace_dim=None, max_iterations=10, seed=0, num_examples=None,
+                    batch_size=4096, loss_fn=None, jit_compile=False):
+    """Sharpness phi(eps, A) (percent) of ``model`` at its current weights on ``data``.
+
+    Args:
+      model: a built Keras model whose output ``loss_fn`` accepts.
+      data: ``(features, labels)`` numpy arrays (features may be a dict, e.g. ESIM's premise/hypothesis) or an
+        unbatched ``tf.data.Dataset`` of such pairs.
+      epsilon: box size eps.
+      subspace_dim: None for the full space (A = I), else p of a random n x p matrix A (seeded by ``seed``).
+      max_iterations: L-BFGS-B iterations.
+      seed: seeds A, the starting point and the subset.
+      num_examples: use a random subset of this many examples (None: the whole set).
+      batch_size: evaluation batch size (memory only; f is the mean over every example).
+      loss_fn: ``loss_fn(labels, predictions) -> per-example losses``; default sparse categorical cross-entropy on
+        probabilities.
+      jit_compile: XLA-compile the per-batch loss and gradient.
+    Returns:
+      ``SharpnessResult`` (``.value``, ``.evaluations``, ...).
+    """
+    import keras  # pylint: disable=import-outside-toplevel
+    from nli_app.sharpness.tf_objective import FlatObjective  # pylint: disable=import-outside-toplevel
+    if loss_fn is None:
+        loss_fn = keras.losses.sparse_categorical_crossentropy
+    features, labels = _as_arrays(data)
+    objective = FlatObjective(model, _batches(features, labels, int(batch_size), num_examples, seed), loss_fn,
+                              jit_compile=jit_compile)
+    x0 = objective.x0
+    A = None if subspace_dim is None else random_subspace(x0.size, subspace_dim, seed=seed, dtype=np.float32)
+    try:
+        return box_sharpness(objective, x0, epsilon, A=A, max_iterations=max_iterations, seed=seed)
+    finally:
+        objective.assign(x0)

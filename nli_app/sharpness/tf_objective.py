@@ -1,0 +1,65 @@
+"""The TensorFlow part of ``model_sharpness``: f(w) = mean loss of a Keras model over a dataset, and its gradient,
+as functions of the model's trainable weights flattened into one float64 vector.
+
+Kept apart from the numpy/scipy metric (``box``) so that only this file knows about TensorFlow. Evaluation is
+batched: one compiled ``tf.function`` per batch shape sums the per-example losses and their gradient; the weights are
+written into the model's variables once per evaluation. Layers run in inference mode (BatchNorm uses its moving
+statistics, Dropout is off), so f is the deterministic training loss the paper measures.
+"""
+import numpy as np
+import tensorflow as tf
+
+
+class FlatObjective:
+    """``objective(w) -> (f, grad)`` for ``box_sharpness``; ``objective.x0`` is the model's current weight vector.
+
+    Args:
+      model: a built Keras model.
+      batches: a list of ``(features, labels)`` batches (numpy arrays or nested dicts of them).
+      loss_fn: ``loss_fn(labels, predictions) -> per-example losses`` (keras.ops or TF).
+      jit_compile: compile each batch step with XLA.
+    """
+
+    def __init__(self, model, batches, loss_fn, jit_compile=False):
+        if not batches:
+            raise ValueError("model_sharpness needs at least one example")
+        self._model = model
+        self._variables = list(model.trainable_variables)
+        if not self._variables:
+            raise ValueError(f"model {model.name!r} has no trainable weights")
+        self._shapes = [tuple(v.shape) for v in self._variables]
+        self._sizes = [int(np.prod(s)) for s in self._shapes]
+        self._batches = batches
+        self._count = sum(int(tf.nest.flatten(y)[0].shape[0]) for _, y in batches)
+        self._loss_fn = loss_fn
+        self._step = tf.function(self._sum_loss_and_gradient, jit_compile=jit_compile, reduce_retracing=True)
+        self.evaluations = 0
+
+    @property
+    def x0(self):
+        return np.concatenate([np.asarray(v.numpy(), np.float64).ravel() for v in self._variables])
+
+    def assign(self, w):
+        """Write the flat vector w into the model's trainable variables."""
+        for v, part, shape in zip(self._variables, np.split(np.asarray(w), np.cumsum(self._sizes)[:-1]),
+                                  self._shapes):
+            v.assign(part.reshape(shape).astype(v.dtype.name if hasattr(v.dtype, "name") else v.dtype))
+
+    def _sum_loss_and_gradient(self, features, labels):
+        with tf.GradientTape() as tape:
+            predictions = self._model(features, training=False)
+            total = tf.reduce_sum(tf.cast(self._loss_fn(labels, predictions), tf.float32))
+        grads = tape.gradient(total, self._variables)
+        flat = tf.concat([tf.reshape(tf.zeros_like(v) if g is None else tf.convert_to_tensor(g), [-1])
+                          for g, v in zip(grads, self._variables)], axis=0)
+        return total, flat
+
+    def __call__(self, w):
+        self.assign(w)
+        total, grad = 0.0, np.zeros(sum(self._sizes), np.float64)
+        for features, labels in self._batches:
+            loss, g = self._step(features, labels)
+            total += float(loss)
+            grad += g.numpy()
+        self.evaluations += 1
+        return total / self._count, grad / self._count

@@ -1,0 +1,1 @@
+"""TensorBoard dynamic plugin for sharpness, interpolation and batch-size sweeps."""

@@ -1,0 +1,1 @@
+"""The one tf.distribute trainer shared by every experiment (TF-only code)."""

@@ -1,0 +1,1 @@
+"""A TF Serving-compatible model server (gRPC + REST) and its client."""

@@ -1,0 +1,205 @@
+"""Which model versions are loaded: version policies, labels, and file-system polling while serving.
+
+Mirrors TF Serving's ``FileSystemStoragePathSource`` + ``AspiredVersionsManager`` with the
+availability-preserving policy:
+
+* versions are the all-digit sub-directories of each model's ``base_path``;
+* the policy picks the aspired ones: ``latest { num_versions: N }`` (default N=1), ``all``, ``specific { versions }``;
+* every poll loads aspired versions that are not loaded yet and unloads loaded versions that are no longer aspired,
+  but never unloads while no aspired version is available, so a broken new version (reported ``END`` with its
+  error in :meth:`ModelManager.status`) leaves the previous one serving. A failed load is retried on later polls
+  up to ``max_num_load_retries`` times, as TF Serving does.
+"""
+import dataclasses
+import os
+import threading
+import time
+
+import grpc
+from absl import logging
+
+from serving import errors
+from serving.errors import ServingError
+from serving.servable import load_servable
+
+START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    version: int
+    state: str
+    error_code: grpc.StatusCode = grpc.StatusCode.OK
+    error_message: str = ""
+
+
+def list_versions(base_path: str) -> list[int]:
+    """The numbered version directories under ``base_path`` (others are ignored, as TF Serving does)."""
+    try:
+        names = os.listdir(base_path)
+    except FileNotFoundError:
+        return []
+    return sorted(int(n) for n in names if n.isdigit() and int(n) > 0 and os.path.isdir(os.path.join(base_path, n)))
+
+
+def aspired_versions(policy, available_on_disk: list[int]) -> list[int]:
+    """Applies a ``FileSystemStoragePathSourceConfig.ServableVersionPolicy`` to the versions found on disk."""
+    choice = policy.WhichOneof("policy_choice")
+    versions = sorted(available_on_disk)
+    if choice == "all":
+        return versions
+    if choice == "specific":
+        wanted = set(policy.specific.versions)
+        return [v for v in versions if v in wanted]
+    num_versions = policy.latest.num_versions if choice == "latest" and policy.latest.num_versions else 1
+    return versions[-num_versions:]
+
+
+class _Model:
+    def __init__(self, config):
+        self.config = config
+        self.servables = {}     # version -> Servable (AVAILABLE)
+        self.status = {}        # version -> VersionStatus
+        self.failures = {}      # version -> failed load attempts
+
+
+class ModelManager:
+    """Loads and unloads the versions of every configured model; thread-safe look-ups for requests."""
+
+    def __init__(self, model_server_config, poll_wait_seconds: float = 1.0, max_num_load_retries: int = 5,
+                 loader=load_servable):
+        self._lock = threading.Lock()
+        self._models = {}
+        self._loader = loader
+        self._poll_wait_seconds = poll_wait_seconds
+        self._max_num_load_retries = max_num_load_retries
+        self._stop = threading.Event()
+        self._thread = None
+        self.reload_config(model_server_config)
+
+    # ---- configuration and polling -------------------------------------------------------------------------------
+    def reload_config(self, model_server_config):
+        """Switches to a new model list: new models are loaded, models no longer listed are unloaded."""
+        configs = {c.name: c for c in model_server_config.model_config_list.config}
+        with self._lock:
+            for name in list(self._models):
+                if name not in configs:
+                    logging.info("Unloading model %s (no longer in the config)", name)
+                    del self._models[name]
+            for name, config in configs.items():
+                if name in self._models:
+                    self._models[name].config = config
+                else:
+                    self._models[name] = _Model(config)
+        self.poll_once()
+
+    def poll_once(self):
+        """One pass of the file-system source over every model (the work each poll tick does)."""
+        with self._lock:
+            models = list(self._models.values())
+        for model in models:
+            self._poll_model(model)
+
+    def _poll_model(self, model):
+        name, config = model.config.name, model.config
+        on_disk = list_versions(config.base_path)
+        given_up = {v for v, n in model.failures.items() if n > self._max_num_load_retries}
+        aspired = aspired_versions(config.model_version_policy, [v for v in on_disk if v not in given_up])
+        for version in aspired:
+            if version not in model.servables:
+                self._load(model, version)
+        with self._lock:
+            if any(v in model.servables for v in aspired):
+                for version in [v for v in model.servables if v not in aspired]:
+                    logging.info("Unloading %s version %d", name, version)
+                    model.status[version] = VersionStatus(version, UNLOADING)
+                    del model.servables[version]
+                    model.status[version] = VersionStatus(version, END)
+
+    def _load(self, model, version):
+        name = model.config.name
+        path = os.path.join(model.config.base_path, str(version))
+        with self._lock:
+            if model.failures.get(version, 0) > self._max_num_load_retries:
+                return
+            model.status[version] = VersionStatus(version, LOADING)
+        start = time.monotonic()
+        try:
+            servable = self._loader(name, version, path)
+        except Exception as error:  # noqa: BLE001 - any broken version must be reported, never crash the server
+            failure = errors.from_exception(error)
+            if failure.code == grpc.StatusCode.INTERNAL:
+                failure = ServingError(grpc.StatusCode.UNKNOWN, failure.message)
+            with self._lock:
+                model.failures[version] = model.failures.get(version, 0) + 1
+                model.status[version] = VersionStatus(version, END, failure.code, failure.message)
+            logging.error("Loading %s version %d from %s failed (attempt %d): %s", name, version, path,
+                          model.failures[version], failure.message)
+            return
+        with self._lock:
+            model.servables[version] = servable
+            model.failures.pop(version, None)
+            model.status[version] = VersionStatus(version, AVAILABLE)
+        logging.info("Loaded %s version %d from %s in %.2f s", name, version, path, time.monotonic() - start)
+
+    def start_polling(self):
+        """Polls every ``poll_wait_seconds`` in a daemon thread (no polling when it is <= 0, as TF Serving)."""
+        if self._poll_wait_seconds <= 0 or self._thread is not None:
+            return
+        def loop():
+            while not self._stop.wait(self._poll_wait_seconds):
+                try:
+                    self.poll_once()
+                except Exception:  # noqa: BLE001 - the poller must survive a bad file system state
+                    logging.exception("Polling the model base paths failed")
+        self._thread = threading.Thread(target=loop, name="model-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    # ---- look-ups for requests -----------------------------------------------------------------------------------
+    def model_names(self):
+        with self._lock:
+            return sorted(self._models)
+
+    def resolve_label(self, name: str, label: str) -> int:
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
+            if label not in model.config.version_labels:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"Unrecognized servable version label: {label}")
+            return model.config.version_labels[label]
+
+    def servable(self, name: str, version: int | None = None, label: str | None = None):
+        """The servable for a request: a given version, the version a label names, or the latest available."""
+        if label:
+            version = self.resolve_label(name, label)
+        with self._lock:
+            model = self._models.get(name)
+            servables = model.servables if model else {}
+            if version is None:
+                if servables:
+                    return servables[max(servables)]
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
+            if version in servables:
+                return servables[version]
+        raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})")
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """Per-version states, newest first (TF Serving's ``GetModelStatus``)."""
+        with self._lock:
+            model = self._models.get(name)
+            statuses = dict(model.status) if model else {}
+        if version is not None:
+            if version not in statuses:
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {name}")
+            return [statuses[version]]
+        if not statuses:
+            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
+        return [statuses[v] for v in sorted(statuses, reverse=True)]

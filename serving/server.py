@@ -1,0 +1,133 @@
+"""``nli_model_server``: serves SavedModels over TF Serving's gRPC and REST APIs.
+
+Flags and defaults follow ``tensorflow_model_server`` for what is implemented (``--rest_api_port`` defaults to 8501
+here, 0 turns REST off). SIGTERM/SIGINT: the health service turns NOT_SERVING, no new requests are accepted and
+in-flight ones finish (up to ``--shutdown_grace_seconds``) before the process exits. The gRPC health service
+(``grpc.health.v1.Health``) answers SERVING for "" and for both TF Serving services once the server is up.
+
+    nli_model_server --model_name=esim --model_base_path=/abs/path/to/exports/esim
+    nli_model_server --model_config_file=models.config --enable_batching --batching_parameters_file=batching.config
+"""
+import concurrent.futures
+import signal
+import threading
+
+import grpc
+from absl import app
+from absl import flags
+from absl import logging
+from grpc_health.v1 import health
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from serving import config as config_lib
+from serving.batching import Batcher
+from serving.grpc_service import ModelServicer
+from serving.grpc_service import PredictionServicer
+from serving.model_manager import ModelManager
+from serving.rest import RestApi
+from serving.rest import RestServer
+
+SERVICE_NAMES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
+
+
+class ModelServer:
+    """The model manager, the batcher and both endpoints for one :class:`ServerOptions`; ``start`` / ``stop``."""
+
+    def __init__(self, options: config_lib.ServerOptions, max_workers: int = 64):
+        self.options = options
+        self.manager = ModelManager(options.model_config, options.file_system_poll_wait_seconds)
+        self.batcher = Batcher(options.batching) if options.batching else None
+        message_options = [("grpc.max_receive_message_length", options.grpc_max_message_size),
+                           ("grpc.max_send_message_length", options.grpc_max_message_size)]
+        self.grpc_server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
+                                       options=message_options)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(self.manager, self.batcher), self.grpc_server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.manager), self.grpc_server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
+        self.port = self.grpc_server.add_insecure_port(f"{options.host}:{options.port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind the gRPC port {options.host}:{options.port}")
+        self.rest_server = None
+        self.rest_port = 0
+        if options.rest_api_port:
+            api = RestApi(self.manager, self.batcher, max_body_bytes=options.grpc_max_message_size)
+            self.rest_server = RestServer((options.host, options.rest_api_port), api)
+            self.rest_port = self.rest_server.server_address[1]
+
+    def start(self):
+        self.grpc_server.start()
+        if self.rest_server:
+            self.rest_server.start()
+        self.manager.start_polling()
+        for name in ("",) + SERVICE_NAMES:
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        logging.info("Serving models %s: gRPC on port %d, REST on port %s", self.manager.model_names(), self.port,
+                     self.rest_port or "off")
+
+    def stop(self, grace_seconds: float = 10.0):
+        """Stops accepting requests, lets in-flight ones finish, then releases the models."""
+        logging.info("Shutting down: finishing in-flight requests (grace %.1f s)", grace_seconds)
+        self.health.enter_graceful_shutdown()
+        stopped = self.grpc_server.stop(grace_seconds)
+        if self.rest_server:
+            self.rest_server.stop()
+        stopped.wait()
+        if self.batcher:
+            self.batcher.stop()
+        self.manager.stop()
+        logging.info("Server stopped")
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """The binary's flags (defined on demand: the module is also imported as a library)."""
+    flags.DEFINE_integer("port", 8500, "Port to listen on for the gRPC API.")
+    flags.DEFINE_integer("rest_api_port", 8501, "Port to listen on for the HTTP/REST API; 0 turns it off.")
+    flags.DEFINE_string("host", "0.0.0.0", "Address both APIs bind to, 127.0.0.1 for loopback only (not a flag of "
+                        "tensorflow_model_server, which binds all addresses).")
+    flags.DEFINE_string("model_name", "default", "Name of the model (with --model_base_path).")
+    flags.DEFINE_string("model_base_path", "", "Path of the model's numbered version directories.")
+    flags.DEFINE_string("model_config_file", "",
+                        "A text ModelServerConfig (instead of --model_name/--model_base_path).")
+    flags.DEFINE_float("file_system_poll_wait_seconds", 1, "Seconds between polls for new model versions; <= 0: none.")
+    flags.DEFINE_bool("enable_batching", False, "Merge concurrent requests into batches.")
+    flags.DEFINE_string("batching_parameters_file", "", "A text BatchingParameters file (with --enable_batching).")
+    flags.DEFINE_integer("grpc_max_message_size", config_lib.INT32_MAX, "Largest request/response in bytes.")
+    flags.DEFINE_float("shutdown_grace_seconds", 10, "How long SIGTERM waits for in-flight requests.")
+
+
+def main(argv):
+    del argv
+    try:
+        options = config_lib.options_from_flags(
+            port=FLAGS.port, rest_api_port=FLAGS.rest_api_port, model_name=FLAGS.model_name,
+            model_base_path=FLAGS.model_base_path, model_config_file=FLAGS.model_config_file,
+            file_system_poll_wait_seconds=FLAGS.file_system_poll_wait_seconds, enable_batching=FLAGS.enable_batching,
+            batching_parameters_file=FLAGS.batching_parameters_file, grpc_max_message_size=FLAGS.grpc_max_message_size,
+            host=FLAGS.host)
+    except (ValueError, OSError) as error:
+        raise app.UsageError(str(error))
+    server = ModelServer(options)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    while not stop.wait(0.5):
+        pass
+    server.stop(FLAGS.shutdown_grace_seconds)
+
+
+def run():
+    define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

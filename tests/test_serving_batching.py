@@ -1,0 +1,135 @@
+"""The request batcher: merging, padding, limits and error propagation, against a numpy 'model'."""
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from serving.batching import Batcher, padded_size
+from serving.config import BatchingParameters
+from serving.errors import ServingError
+
+
+class RecordingModel:
+    """y = 2x + row sum, recording the batch sizes it was called with."""
+
+    def __init__(self, delay=0.0):
+        self.sizes = []
+        self.delay = delay
+
+    def __call__(self, inputs):
+        self.sizes.append(len(inputs["x"]))
+        time.sleep(self.delay)
+        return {"y": 2 * inputs["x"] + inputs["x"].sum(axis=1, keepdims=True)}
+
+
+def submit_concurrently(batcher, model, arrays):
+    results, errors = [None] * len(arrays), [None] * len(arrays)
+
+    def call(i):
+        try:
+            results[i] = batcher.submit("m", model, {"x": arrays[i]})["y"]
+        except ServingError as error:
+            errors[i] = error
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(arrays))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
+def expected(x):
+    return 2 * x + x.sum(axis=1, keepdims=True)
+
+
+def test_padded_size():
+    assert [padded_size(n, (2, 4, 8)) for n in (1, 2, 3, 5, 8)] == [2, 2, 4, 8, 8]
+    assert padded_size(3, ()) == 3
+
+
+def test_concurrent_requests_are_merged_and_split_back():
+    model = RecordingModel()
+    batcher = Batcher(BatchingParameters(max_batch_size=64, batch_timeout_micros=200_000, num_batch_threads=1))
+    arrays = [np.full((i % 3 + 1, 2), i, np.float32) for i in range(12)]
+    results, errors = submit_concurrently(batcher, model, arrays)
+    batcher.stop()
+    assert errors == [None] * 12
+    for x, y in zip(arrays, results):
+        np.testing.assert_allclose(y, expected(x))
+    assert sum(model.sizes) == sum(len(x) for x in arrays)
+    assert len(model.sizes) < 12  # the 200 ms window merged requests
+
+
+def test_padding_to_allowed_batch_sizes_is_dropped_from_outputs():
+    model = RecordingModel()
+    batcher = Batcher(BatchingParameters(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1,
+                                         allowed_batch_sizes=(4, 8)))
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    np.testing.assert_allclose(batcher.submit("m", model, {"x": x})["y"], expected(x))
+    batcher.stop()
+    assert model.sizes == [4]
+
+
+def test_full_batches_close_at_max_batch_size():
+    model = RecordingModel()
+    batcher = Batcher(BatchingParameters(max_batch_size=4, batch_timeout_micros=300_000, num_batch_threads=2))
+    arrays = [np.ones((1, 2), np.float32) * i for i in range(8)]
+    results, errors = submit_concurrently(batcher, model, arrays)
+    batcher.stop()
+    assert errors == [None] * 8 and max(model.sizes) <= 4 and sum(model.sizes) == 8
+
+
+def test_task_larger_than_max_batch_size_is_invalid_argument():
+    batcher = Batcher(BatchingParameters(max_batch_size=4, num_batch_threads=1))
+    with pytest.raises(ServingError) as info:
+        batcher.submit("m", RecordingModel(), {"x": np.zeros((5, 2), np.float32)})
+    batcher.stop()
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.message == "Task size 5 is larger than maximum input batch size 4"
+
+
+def test_full_queue_is_unavailable():
+    model = RecordingModel(delay=0.3)
+    batcher = Batcher(BatchingParameters(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1))
+    results, errors = submit_concurrently(batcher, model, [np.ones((1, 2), np.float32)] * 6)
+    batcher.stop()
+    rejected = [e for e in errors if e is not None]
+    assert rejected and all(e.code == grpc.StatusCode.UNAVAILABLE for e in rejected)
+    assert rejected[0].message == "The batch scheduling queue to which this task was submitted is full"
+    assert sum(r is not None for r in results) == len(model.sizes) >= 2
+
+
+def test_model_error_reaches_every_task_of_the_batch_and_batcher_survives():
+    def broken(inputs):
+        raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "bad batch")
+    batcher = Batcher(BatchingParameters(max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1))
+    _, errors = submit_concurrently(batcher, broken, [np.ones((1, 2), np.float32)] * 3)
+    assert [e.message for e in errors] == ["bad batch"] * 3
+    x = np.ones((2, 2), np.float32)
+    np.testing.assert_allclose(batcher.submit("m", RecordingModel(), {"x": x})["y"], expected(x))
+    batcher.stop()
+
+
+def test_different_keys_and_layouts_are_never_mixed():
+    seen = []
+
+    def model_for(tag):
+        def run(inputs):
+            seen.append((tag, inputs["x"].shape))
+            return {"y": inputs["x"] * 0 + tag}
+        return run
+    batcher = Batcher(BatchingParameters(max_batch_size=16, batch_timeout_micros=200_000, num_batch_threads=1))
+    out = {}
+
+    def call(tag, width):
+        out[(tag, width)] = batcher.submit(tag, model_for(tag), {"x": np.zeros((1, width), np.float32)})["y"]
+    threads = [threading.Thread(target=call, args=(t, w)) for t in (1, 2) for w in (2, 3) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    batcher.stop()
+    assert all(np.all(y == tag) and y.shape == (1, w) for (tag, w), y in out.items())
+    assert {(t, s[1]) for t, s in seen} == {(1, 2), (1, 3), (2, 2), (2, 3)}

@@ -1,0 +1,180 @@
+"""Metric 2.1 (Keskar et al.): box_sharpness on quadratics with known Hessians, model_sharpness vs numpy."""
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from nli_app.sharpness import box_bounds, box_sharpness, model_sharpness, random_subspace
+
+F0 = 0.7  # f at the minimiser; Metric 2.1 divides by 1 + f(x)
+
+
+def _quadratic(H, c):
+    return lambda z: (F0 + 0.5 * (z - c) @ H @ (z - c), H @ (z - c))
+
+
+def test_identity_matches_the_analytic_box_maximum():
+    rng = np.random.default_rng(0)
+    n, eps = 30, 1e-2
+    d, c = rng.uniform(0.5, 5.0, n), rng.normal(size=n)
+    result = box_sharpness(_quadratic(np.diag(d), c), c, eps)
+    b = eps * (np.abs(c) + 1.0)                       # C_eps of eq. 3 with A = I
+    expected = 0.5 * np.sum(d * b ** 2) / (1 + F0) * 100  # max of a separable convex quadratic: a vertex
+    assert result.value == pytest.approx(expected, rel=0.02)
+    assert result.f0 == pytest.approx(F0)
+    assert 1 < result.evaluations <= 12 and result.subspace_dim is None
+
+
+def test_random_subspace_matches_the_analytic_box_maximum():
+    rng = np.random.default_rng(1)
+    n, p, eps = 40, 6, 5e-3
+    A = random_subspace(n, p, seed=3)
+    assert A.shape == (n, p)
+    c = rng.normal(size=n)
+    d = rng.uniform(1.0, 4.0, p)
+    A_pinv = np.linalg.pinv(A)
+    H = A_pinv.T @ np.diag(d) @ A_pinv            # so that f(c + A y) = F0 + y^T diag(d) y / 2
+    b = eps * (np.abs(A_pinv @ c) + 1.0)
+    np.testing.assert_allclose(box_bounds(c, eps, A), b, rtol=1e-9)
+    expected = 0.5 * np.sum(d * b ** 2) / (1 + F0) * 100
+    result = box_sharpness(_quadratic(H, c), c, eps, A=A)
+    assert result.value == pytest.approx(expected, rel=0.02)
+    assert result.subspace_dim == p and result.y.shape == (p,)
+    assert np.all(np.abs(result.y) <= b * (1 + 1e-12))
+
+
+def test_dense_hessian_reaches_a_vertex_no_better_than_the_brute_force_maximum():
+    """A dense PSD quadratic: the box maximum (NP-hard in general) is a vertex; L-BFGS-B finds a local one."""
+    rng = np.random.default_rng(2)
+    n, eps = 8, 1e-2
+    B = rng.normal(size=(n, n))
+    H, c = B @ B.T / n, rng.normal(size=n)
+    b = eps * (np.abs(c) + 1.0)
+    brute = max(0.5 * (s * b) @ H @ (s * b) for s in itertools.product((-1, 1), repeat=n)) / (1 + F0) * 100
+    result = box_sharpness(_quadratic(H, c), c, eps, max_iterations=20)
+    assert 0.3 * brute < result.value <= brute * (1 + 1e-9)
+    np.testing.assert_allclose(np.abs(result.y), b, rtol=1e-6)  # on a vertex
+
+
+def test_start_is_away_from_the_stationary_point():
+    """At a minimiser y = 0 is stationary: a solver started there would report 0."""
+    c = np.array([1.0, -2.0])
+    result = box_sharpness(_quadratic(np.eye(2), c), c, 1e-3, max_iterations=1)
+    assert result.value > 0
+
+
+def test_flat_function_has_zero_sharpness():
+    result = box_sharpness(lambda z: (3.0, np.zeros_like(z)), np.ones(4), 1e-3)
+    assert result.value == 0.0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epsilon": 0.0}, "epsilon"),
+    ({"epsilon": float("nan")}, "epsilon"),
+    ({"max_iterations": 0}, "max_iterations"),
+    ({"A": np.ones((3, 2))}, "n x p"),
+    ({"x": np.ones((2, 2))}, "1-D"),
+    ({"x": np.array([1.0, np.inf])}, "non-finite"),
+])
+def test_bad_arguments(kwargs, message):
+    args = {"fun": lambda z: (0.0, z), "x": np.ones(2), "epsilon": 1e-3, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        box_sharpness(**args)
+
+
+def test_bad_function_outputs():
+    with pytest.raises(ValueError, match="gradient of shape"):
+        box_sharpness(lambda z: (0.0, np.zeros(3)), np.ones(2), 1e-3)
+    with pytest.raises(ValueError, match="non-finite"):
+        box_sharpness(lambda z: (np.nan, z), np.ones(2), 1e-3)
+    with pytest.raises(ValueError, match="exceeds"):
+        random_subspace(3, 4)
+
+
+def _softmax_regression(w, b, x, y):
+    """Mean cross-entropy of softmax(x w + b) and its gradient: an independent numpy reference."""
+    logits = x @ w + b
+    logits -= logits.max(axis=1, keepdims=True)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    loss = -np.mean(np.log(p[np.arange(len(y)), y]))
+    delta = p.copy()
+    delta[np.arange(len(y)), y] -= 1
+    delta /= len(y)
+    return loss, x.T @ delta, delta.sum(axis=0)
+
+
+@pytest.mark.parametrize("subspace_dim", [None, 5])
+def test_model_sharpness_matches_numpy_reference(subspace_dim):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    w0, b0 = [np.asarray(v, np.float64) for v in model.get_weights()]
+
+    def fun(z):
+        w, b = z[:12].reshape(4, 3), z[12:]
+        loss, gw, gb = _softmax_regression(w, b, x.astype(np.float64), y)
+        return loss, np.concatenate([gw.ravel(), gb])
+
+    flat = np.concatenate([w0.ravel(), b0])
+    A = None if subspace_dim is None else random_subspace(15, subspace_dim, seed=0, dtype=np.float32)
+    expected = box_sharpness(fun, flat, 0.05, A=A)
+    got = model_sharpness(model, (x, y), 0.05, subspace_dim=subspace_dim, batch_size=16)
+    assert got.value == pytest.approx(expected.value, rel=1e-3)
+    assert got.value > 0 and got.evaluations == expected.evaluations
+    np.testing.assert_allclose(model.get_weights()[0], w0, rtol=1e-6)  # weights restored
+
+
+def test_model_sharpness_on_subset_and_dataset_inputs():
+    import tensorflow as tf
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    from_arrays = model_sharpness(model, (x, y), 1e-2)
+    from_dataset = model_sharpness(model, tf.data.Dataset.from_tensor_slices((x, y)), 1e-2)
+    assert from_dataset.value == pytest.approx(from_arrays.value, rel=1e-5)
+    subset = model_sharpness(model, (x, y), 1e-2, num_examples=10)
+    assert subset.value > 0 and subset.value != pytest.approx(from_arrays.value, rel=1e-6)
+    with pytest.raises(ValueError, match="rows"):
+        model_sharpness(model, (x, y[:5]), 1e-2)
+
+
+def _finite_difference_check(objective, x0, seed=0, h=1e-3):
+    direction = np.random.default_rng(seed).normal(size=x0.shape)
+    direction /= np.linalg.norm(direction)
+    f0, grad = objective(x0)
+    plus, _ = objective(x0 + h * direction)
+    minus, _ = objective(x0 - h * direction)
+    return (plus - minus) / (2 * h), float(grad @ direction), f0
+
+
+def test_flat_objective_gradient_matches_finite_differences_with_batchnorm():
+    from nli_app.sharpness.model import _batches
+    from nli_app.sharpness.tf_objective import FlatObjective
+    from nli_app.large_batch.networks import build_f1
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 16), dtype=np.float32), rng.integers(0, 10, 64)
+    model = build_f1(input_shape=(16,))
+    objective = FlatObjective(model, _batches(x, y, 24, None, 0), keras.losses.sparse_categorical_crossentropy)
+    numeric, analytic, f0 = _finite_difference_check(objective, objective.x0)
+    assert numeric == pytest.approx(analytic, rel=2e-2, abs=1e-4)
+    assert f0 == pytest.approx(float(np.mean(keras.losses.sparse_categorical_crossentropy(
+        y, model(x, training=False)))), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_model_sharpness_runs_on_esim():
+    """ESIM (dict inputs, masks, LSTMs, an Embedding's sparse gradient) is just another Keras model."""
+    esim = pytest.importorskip("nli_app.nli.esim")
+    rng = np.random.default_rng(0)
+    model = esim.build_esim(vocab_size=30, embedding_dim=6, hidden_units=5)
+    premise = rng.integers(4, 30, (12, 7)).astype(np.int32)
+    hypothesis = rng.integers(4, 30, (12, 5)).astype(np.int32)
+    premise[:, 5:] = 0  # padding
+    features, labels = {"premise": premise, "hypothesis": hypothesis}, rng.integers(0, 3, 12)
+    result = model_sharpness(model, (features, labels), 1e-2, max_iterations=3)
+    assert result.value > 0 and result.evaluations >= 2
+    expected_f0 = float(np.mean(keras.losses.sparse_categorical_crossentropy(labels, model(features))))
+    assert result.f0 == pytest.approx(expected_f0, rel=1e-5)

@@ -1,0 +1,89 @@
+"""SNLI reader: real sample files, the .txt format, dropped '-' labels and file:line errors."""
+import json
+import os
+
+import pytest
+
+from nli_app.nli import snli
+
+SAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "nli_app", "data", "snli")
+REAL = os.path.join(SAMPLE, "snli_1.0_sample_dev.jsonl")
+
+ROW = {"annotator_labels": ["neutral"], "captionID": "c1", "gold_label": "neutral", "pairID": "p1",
+       "sentence1": "Two women are embracing.", "sentence1_binary_parse": "( ( Two women ) ( ( are embracing ) . ) )",
+       "sentence1_parse": "(ROOT (S (NP (CD Two) (NNS women)) (VP (VBP are) (VP (VBG embracing))) (. .)))",
+       "sentence2": "The sisters hug.", "sentence2_binary_parse": "( ( The sisters ) ( hug . ) )",
+       "sentence2_parse": "(ROOT (S (NP (DT The) (NNS sisters)) (VP (VBP hug)) (. .)))"}
+TXT_HEADER = ("gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
+              "sentence2_parse", "sentence1", "sentence2", "captionID", "pairID", "label1", "label2", "label3",
+              "label4", "label5")
+
+
+def _write_jsonl(tmp_path, rows, name="s.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(r if isinstance(r, str) else json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def _txt_line(row):
+    labels = row["annotator_labels"] + [""] * (5 - len(row["annotator_labels"]))
+    return "\t".join([row[f] for f in TXT_HEADER[:9]] + labels)
+
+
+def test_parse_tokens_strips_parentheses():
+    assert snli.parse_tokens("( ( Two women ) ( ( are embracing ) . ) )") == ["Two", "women", "are", "embracing", "."]
+    for bad in ("( ( a b )", "( a ) )", "( )"):
+        with pytest.raises(ValueError):
+            snli.parse_tokens(bad)
+
+
+def test_reads_real_sample_with_dropped_labels():
+    split = snli.read_snli(REAL)
+    raw = [json.loads(line) for line in open(REAL)]
+    assert len(raw) == 150
+    assert split.num_dropped == sum(r["gold_label"] == "-" for r in raw) == 1
+    assert len(split) == 149
+    first = split.examples[0]
+    assert first.label == snli.LABELS.index(raw[0]["gold_label"])
+    assert first.pair_id == raw[0]["pairID"] and first.premise == raw[0]["sentence1"]
+    assert first.premise_tokens == tuple(t for t in raw[0]["sentence1_binary_parse"].split() if t not in "()")
+    assert first.hypothesis_parse == raw[0]["sentence2_binary_parse"]
+
+
+def test_txt_format_matches_jsonl(tmp_path):
+    rows = [ROW, {**ROW, "gold_label": "-", "pairID": "p2"}, {**ROW, "gold_label": "contradiction", "pairID": "p3"}]
+    jsonl = snli.read_snli(_write_jsonl(tmp_path, rows))
+    txt_path = tmp_path / "s.txt"
+    txt_path.write_text("\t".join(TXT_HEADER) + "\n" + "".join(_txt_line(r) + "\n" for r in rows))
+    txt = snli.read_snli(str(txt_path))
+    assert txt.examples == jsonl.examples
+    assert txt.num_dropped == jsonl.num_dropped == 1
+    assert [e.label for e in txt.examples] == [1, 2]
+
+
+def test_limit_counts_kept_examples(tmp_path):
+    rows = [{**ROW, "gold_label": "-"}, ROW, ROW, ROW]
+    split = snli.read_snli(_write_jsonl(tmp_path, rows), limit=2)
+    assert len(split) == 2 and split.num_dropped == 1
+
+
+@pytest.mark.parametrize("bad_row, message", [
+    ("{not json\n", "invalid JSON"),
+    ({**ROW, "gold_label": "maybe"}, "unknown gold_label"),
+    ({**ROW, "sentence2_binary_parse": "( ( The sisters ) hug"}, "sentence2_binary_parse: unbalanced"),
+    ({k: v for k, v in ROW.items() if k != "pairID"}, "pairID"),
+])
+def test_malformed_jsonl_names_file_and_line(tmp_path, bad_row, message):
+    path = _write_jsonl(tmp_path, [ROW, "\n", bad_row])
+    with pytest.raises(ValueError, match=rf"s\.jsonl:3: .*{message}"):
+        snli.read_snli(path)
+
+
+def test_malformed_txt_names_file_and_line(tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_text("\t".join(TXT_HEADER) + "\n" + _txt_line(ROW) + "\n" + "neutral\tonly two\n")
+    with pytest.raises(ValueError, match=r"s\.txt:3: 2 tab-separated fields"):
+        snli.read_snli(str(path))
+    path.write_text("gold_label\tsentence1\n")
+    with pytest.raises(ValueError, match=r"s\.txt:1: header lacks"):
+        snli.read_snli(str(path))
