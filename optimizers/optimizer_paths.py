@@ -36,7 +36,8 @@ DEFAULT_LEARNING_RATES = {
 }
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output_dir", None, "Directory for the PNG, GIF and JSON outputs.")
+if "output_dir" not in FLAGS:  # large_batch defines it too, and both load in one test process
+    flags.DEFINE_string("output_dir", None, "Directory for the PNG, GIF and JSON outputs.")
 flags.DEFINE_list("optimizers", list(optimizers.OPTIMIZERS), "Optimizers to run (names for optimizers.get).")
 flags.DEFINE_list("problems", list(PROBLEMS), "Surfaces: beale, saddle.")
 flags.DEFINE_integer("steps", 300, "Optimizer steps per path.")

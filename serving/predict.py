@@ -18,10 +18,10 @@ from tensorflow_serving.apis import predict_pb2
 
 from serving import errors
 from serving.errors import ServingError
+from serving.servable import CLASSIFY_METHOD_NAME
 
 DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD_NAME = "tensorflow/serving/predict"
-CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 REGRESS_METHOD_NAME = "tensorflow/serving/regress"
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
 

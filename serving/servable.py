@@ -4,11 +4,14 @@ The functions come from ``tf.saved_model.load``; the ``SignatureDef``s (tensor n
 are read from ``saved_model.pb`` itself, exactly what TF Serving reports in ``GetModelMetadata``.
 """
 import dataclasses
+import os
 
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow.python.saved_model import loader_impl
 
 INIT_OP_SIGNATURE_KEY = "__saved_model_init_op"
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 
 
 @dataclasses.dataclass
@@ -32,3 +35,19 @@ def load_servable(name: str, version: int, path: str) -> Servable:
     functions = {key: model.signatures[key] for key in signature_defs}
     return Servable(name=name, version=version, path=path, signature_defs=signature_defs, functions=functions,
                     model=model)
+
+
+def set_method_name(export_dir: str, signature_key: str, method_name: str):
+    """Rewrites one signature's ``method_name`` in ``saved_model.pb``.
+
+    ``tf.saved_model.save`` marks every signature as predict; TF Serving routes Classify / Regress by the method name
+    (``tensorflow/serving/classify``), so an export with a classify signature needs this.
+    """
+    path = os.path.join(export_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        meta_graph.signature_def[signature_key].method_name = method_name
+    with open(path, "wb") as f:
+        f.write(saved_model.SerializeToString())

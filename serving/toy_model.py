@@ -7,14 +7,12 @@
 The "model" is a softmax over three whitespace-token features, so :func:`reference_probabilities` (numpy) gives
 the exact expected output: ``softmax([len(premise), len(hypothesis), count("not" in hypothesis)] @ W + b)``.
 """
-import os
-
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
+
+from serving.servable import CLASSIFY_METHOD_NAME, set_method_name
 
 LABELS = ("entailment", "neutral", "contradiction")
-CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 
 
 def toy_weights(seed: int):
@@ -69,18 +67,6 @@ class _ToyNLI(tf.Module):
         scores = self._probabilities(parsed["premise"], parsed["hypothesis"])
         classes = tf.tile(self.labels[tf.newaxis], [tf.shape(inputs)[0], 1])
         return {"classes": classes, "scores": scores}
-
-
-def set_method_name(export_dir: str, signature_key: str, method_name: str):
-    """Rewrites one signature's ``method_name`` in ``saved_model.pb`` (tf.saved_model.save writes only predict)."""
-    path = os.path.join(export_dir, "saved_model.pb")
-    saved_model = saved_model_pb2.SavedModel()
-    with open(path, "rb") as f:
-        saved_model.ParseFromString(f.read())
-    for meta_graph in saved_model.meta_graphs:
-        meta_graph.signature_def[signature_key].method_name = method_name
-    with open(path, "wb") as f:
-        f.write(saved_model.SerializeToString())
 
 
 def write_toy_model(export_dir: str, seed: int = 0) -> str:

@@ -26,14 +26,15 @@ def _tags(logdir):
 
 
 def _run(tmp_path, experiments, **extra):
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["large_batch"])
-    settings = dict(output_dir=str(tmp_path), data_path=None, dataset="mnist", experiment=[], verbose=0, num_train=240, num_test=60, epochs=1, trials=1, patience=0,
+    """Run the binary's main() with command-line flags (parsed, so they count as given by the user)."""
+    settings = dict(output_dir=str(tmp_path), num_train=240, num_test=60, epochs=1, trials=1, patience=0,
                     num_cpu_replicas=2, sharpness_iterations=2, sharpness_examples=100, num_alphas=7,
-                    sb_batch_size=16, lb_batch_size=48, sweep_batch_sizes=["16", "48"], warm_epochs=1,
-                    stage_epochs=1, checkpoint_every_steps=5, epsilons=["1e-3"])
+                    sb_batch_size=16, lb_batch_size=48, sweep_batch_sizes="16,48", warm_epochs=1,
+                    stage_epochs=1, checkpoint_every_steps=5, epsilons="1e-3", verbose=0)
     settings.update(extra)
-    with flagsaver.flagsaver(**settings):
+    with flagsaver.flagsaver():
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["large_batch"] + [f"--{k}={v}" for k, v in settings.items()])
         lb_main.main(["large_batch"] + experiments)
 
 

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from nli_app.nli import dataset, snli, train_nli, trees, vocab
+from nli_app.nli import dataset, snli, trees, vocab
 
 
 @pytest.fixture(scope="module")
 def examples():
-    return snli.read_snli(train_nli.sample_path("dev")).examples[:40]
+    return snli.read_snli(snli.sample_path("dev")).examples[:40]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """train_nli / eval_nli end to end on the shipped SNLI sample: outputs, eval of the saved model, resume."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,11 +16,12 @@ TINY = ["--embedding_dim=8", "--hidden_units=8", "--batch_size=16", "--num_cpu_r
         "--train_limit=96", "--log_every_steps=2", "--checkpoint_every_steps=3", "--num_heatmaps=1"]
 
 
-def _run(module, argv):
+def _run(binary, argv):
+    """Runs ``binary`` (a train_nli / eval_nli function taking argv) with flags ``argv``; returns its results."""
     FLAGS.unparse_flags()
     FLAGS(["prog"] + argv)
     try:
-        return module.main(["prog"])
+        return binary(["prog"])
     finally:
         FLAGS.unparse_flags()
 
@@ -43,7 +46,7 @@ def test_train_eval_and_resume(tmp_path, capsys):
     model_dir = str(tmp_path / "run")
     flagfile = tmp_path / "tiny.flags"
     flagfile.write_text("\n".join(TINY + ["--ablation=ffn_encoding,ffn_inference", "--epochs=1"]) + "\n")
-    first = _run(train_nli, [f"--flagfile={flagfile}", f"--model_dir={model_dir}"])
+    first = _run(train_nli.train_and_evaluate, [f"--flagfile={flagfile}", f"--model_dir={model_dir}"])
     for name in ("model.keras", "vocab.txt", "config.json", "results.json", "confusion_dev.png",
                  "heatmaps/example000_premise_attention.png", "checkpoints/checkpoint"):
         assert os.path.exists(os.path.join(model_dir, name)), name
@@ -58,14 +61,20 @@ def test_train_eval_and_resume(tmp_path, capsys):
 
     # eval_nli on the saved model reproduces the test figures exactly.
     output = str(tmp_path / "eval.json")
-    evaluated = _run(eval_nli, [f"--model_dir={model_dir}", f"--data_path={train_nli.sample_path('test')}",
-                                f"--output_json={output}"])
+    test_path = snli.sample_path("test")
+    evaluated = _run(eval_nli.evaluate_file,
+                     [f"--model_dir={model_dir}", f"--data_path={test_path}", f"--output_json={output}"])
     assert evaluated["accuracy"] == first["test"]["accuracy"]
     assert evaluated["confusion_matrix"] == first["test"]["confusion_matrix"]
-    assert json.load(open(output))["num_examples"] == len(snli.read_snli(train_nli.sample_path("test")))
+    assert json.load(open(output))["num_examples"] == len(snli.read_snli(test_path))
+    # The installed binary exits 0 (absl turns a main() that returns a value into exit status 1).
+    binary = subprocess.run([sys.executable, "-m", "nli_app.nli.eval_nli", f"--model_dir={model_dir}",
+                             f"--data_path={test_path}"], capture_output=True, text=True, timeout=600)
+    assert binary.returncode == 0, binary.stderr[-2000:]
+    assert f"accuracy: {evaluated['accuracy']:.4f}" in binary.stdout
 
     # Resume: a second epoch continues from the checkpoint (history keeps epoch 1, the vocabulary is reused).
-    _run(train_nli, [f"--flagfile={flagfile}", f"--model_dir={model_dir}", "--epochs=2"])
+    _run(train_nli.train_and_evaluate, [f"--flagfile={flagfile}", f"--model_dir={model_dir}", "--epochs=2"])
     history = json.load(open(os.path.join(model_dir, "history.json")))
     assert len(history["val_accuracy"]) == 2
     steps_per_epoch = 96 // 16
@@ -79,15 +88,15 @@ def test_train_eval_and_resume(tmp_path, capsys):
 def test_bad_flags_are_reported(tmp_path):
     from absl import app
     with pytest.raises(app.UsageError, match="--members"):
-        _run(train_nli, [f"--model_dir={tmp_path}", "--model=him"])
+        _run(train_nli.train_and_evaluate, [f"--model_dir={tmp_path}", "--model=him"])
     with pytest.raises(app.UsageError, match="--data_path"):
-        _run(eval_nli, [f"--model_dir={tmp_path}"])
+        _run(eval_nli.evaluate_file, [f"--model_dir={tmp_path}"])
     with pytest.raises(FileNotFoundError, match="missing"):
-        _run(eval_nli, [f"--model_dir={tmp_path}", f"--data_path={train_nli.sample_path('dev')}"])
+        _run(eval_nli.evaluate_file, [f"--model_dir={tmp_path}", f"--data_path={snli.sample_path('dev')}"])
 
 
 @pytest.mark.slow  # tracing the LSTM training step takes most of it
 def test_esim_lstm_trains_and_scores(tmp_path):
-    result = _run(train_nli, TINY + [f"--model_dir={tmp_path}", "--epochs=1"])
+    result = _run(train_nli.train_and_evaluate, TINY + [f"--model_dir={tmp_path}", "--epochs=1"])
     assert 0.0 <= result["dev"]["accuracy"] <= 1.0
     assert os.path.exists(tmp_path / "heatmaps" / "example000_premise_gate_norms.png")

@@ -15,6 +15,7 @@ import os
 
 from absl import app, flags, logging
 
+from nli_app.absl_flags import define_once
 from nli_app.large_batch import mnist, perf_model
 from nli_app.train import flags as train_flags
 from nli_app.large_batch.study import regime_batch_sizes
@@ -33,46 +34,41 @@ FLAGS = flags.FLAGS
 DEFAULTS = {"epochs": 10, "verbose": 0}  # this binary's defaults for shared flags the user did not set
 
 
-def _define(define, name, *args):
-    if name not in FLAGS:
-        define(name, *args)
-
-
-_define(flags.DEFINE_list, "experiment", [], f"experiments to run: {', '.join(EXPERIMENTS)} or 'all'")
-_define(flags.DEFINE_enum, "dataset", "mnist", sorted(DEFAULT_NETWORK), "data format of --data_path")
-_define(flags.DEFINE_string, "data_path", None, "MNIST .npz or idx directory, CIFAR pickle directory, TIMIT .npz; "
-        "default: the shipped sklearn-digits stand-in for MNIST")
-_define(flags.DEFINE_string, "network", None, "F1, F2, C1-C4 (default: the paper's network for --dataset)")
-_define(flags.DEFINE_integer, "num_train", 0, "use the first N training examples (0 = all)")
-_define(flags.DEFINE_integer, "num_test", 0, "use the first N test examples (0 = all)")
-_define(flags.DEFINE_string, "output_dir", None, "where JSON, PNG, TensorBoard logs and checkpoints go "
-        "(default: runs/large_batch)")
-_define(flags.DEFINE_integer, "sb_batch_size", -1, "small batch; -1: 256, or N/64 (at least 8) when the training "
-        "set has fewer than 16,384 examples")
-_define(flags.DEFINE_integer, "lb_batch_size", 0, "large batch; 0: 10% of the training set (the paper's LB)")
-_define(flags.DEFINE_integer, "trials", 2, "trials per regime (seeds 0..N-1)")
-_define(flags.DEFINE_integer, "patience", 3, "stop when the training loss has not improved for this many epochs "
-        "(0 = never)")
-_define(flags.DEFINE_bool, "recalibrate_bn", True, "recompute BatchNorm statistics on the training set before "
-        "measuring")
-_define(flags.DEFINE_list, "epsilons", ["1e-3", "5e-4"], "sharpness box sizes (Table 3)")
-_define(flags.DEFINE_list, "subspace_dims", ["full"], "sharpness spaces: 'full' (A = I) and/or p (a random n x p A, "
-        "Table 4)")
-_define(flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations per sharpness measurement")
-_define(flags.DEFINE_integer, "sharpness_examples", 0, "training examples in the sharpness objective (0 = all)")
-_define(flags.DEFINE_integer, "num_alphas", 25, "points on the parametric paths, alpha in [-1, 2]")
-_define(flags.DEFINE_list, "sweep_batch_sizes", [], "batch sizes of the sweep (default: SB, 4 sizes between, LB)")
-_define(flags.DEFINE_integer, "warm_epochs", 3, "SB warm-up epochs for the warm-start experiment")
-_define(flags.DEFINE_list, "remedies", ["augmentation", "conservative", "adversarial", "dynamic_sampling"],
-        "remedies to run")
-_define(flags.DEFINE_float, "proximal_lambda", 1e-3, "conservative training: lambda of the proximal term")
-_define(flags.DEFINE_integer, "inner_steps", 3, "conservative training: optimizer steps per batch")
-_define(flags.DEFINE_float, "adversarial_epsilon", 0.02, "adversarial training: FGSM step")
-_define(flags.DEFINE_integer, "max_shift", -1, "data augmentation: largest translation in pixels; -1: image side / "
-        "14 (2 for MNIST and CIFAR, 1 for the 8x8 digits)")
-_define(flags.DEFINE_integer, "stage_epochs", 1, "dynamic sampling: epochs per batch-size stage")
-_define(flags.DEFINE_list, "perf_batch_ratios", ["0.01", "0.05", "0.1", "0.5"], "Appendix C: B_s / B_l values")
-_define(flags.DEFINE_list, "perf_efficiencies", ["0.1", "0.2", "0.5", "1.0"], "Appendix C: f_s(P) values")
+define_once(flags.DEFINE_list, "experiment", [], f"experiments to run: {', '.join(EXPERIMENTS)} or 'all'")
+define_once(flags.DEFINE_enum, "dataset", "mnist", sorted(DEFAULT_NETWORK), "data format of --data_path")
+define_once(flags.DEFINE_string, "data_path", None, "MNIST .npz or idx directory, CIFAR pickle directory, TIMIT .npz; "
+            "default: the shipped sklearn-digits stand-in for MNIST")
+define_once(flags.DEFINE_string, "network", None, "F1, F2, C1-C4 (default: the paper's network for --dataset)")
+define_once(flags.DEFINE_integer, "num_train", 0, "use the first N training examples (0 = all)")
+define_once(flags.DEFINE_integer, "num_test", 0, "use the first N test examples (0 = all)")
+define_once(flags.DEFINE_string, "output_dir", None, "where JSON, PNG, TensorBoard logs and checkpoints go "
+            "(default: runs/large_batch)")
+define_once(flags.DEFINE_integer, "sb_batch_size", -1, "small batch; -1: 256, or N/64 (at least 8) when the training "
+            "set has fewer than 16,384 examples")
+define_once(flags.DEFINE_integer, "lb_batch_size", 0, "large batch; 0: 10% of the training set (the paper's LB)")
+define_once(flags.DEFINE_integer, "trials", 2, "trials per regime (seeds 0..N-1)")
+define_once(flags.DEFINE_integer, "patience", 3, "stop when the training loss has not improved for this many epochs "
+            "(0 = never)")
+define_once(flags.DEFINE_bool, "recalibrate_bn", True, "recompute BatchNorm statistics on the training set before "
+            "measuring")
+define_once(flags.DEFINE_list, "epsilons", ["1e-3", "5e-4"], "sharpness box sizes (Table 3)")
+define_once(flags.DEFINE_list, "subspace_dims", ["full"],
+            "sharpness spaces: 'full' (A = I) and/or p (a random n x p A, Table 4)")
+define_once(flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations per sharpness measurement")
+define_once(flags.DEFINE_integer, "sharpness_examples", 0, "training examples in the sharpness objective (0 = all)")
+define_once(flags.DEFINE_integer, "num_alphas", 25, "points on the parametric paths, alpha in [-1, 2]")
+define_once(flags.DEFINE_list, "sweep_batch_sizes", [], "batch sizes of the sweep (default: SB, 4 sizes between, LB)")
+define_once(flags.DEFINE_integer, "warm_epochs", 3, "SB warm-up epochs for the warm-start experiment")
+define_once(flags.DEFINE_list, "remedies", ["augmentation", "conservative", "adversarial", "dynamic_sampling"],
+            "remedies to run")
+define_once(flags.DEFINE_float, "proximal_lambda", 1e-3, "conservative training: lambda of the proximal term")
+define_once(flags.DEFINE_integer, "inner_steps", 3, "conservative training: optimizer steps per batch")
+define_once(flags.DEFINE_float, "adversarial_epsilon", 0.02, "adversarial training: FGSM step")
+define_once(flags.DEFINE_integer, "max_shift", -1, "data augmentation: largest translation in pixels; -1: image side / "
+            "14 (2 for MNIST and CIFAR, 1 for the 8x8 digits)")
+define_once(flags.DEFINE_integer, "stage_epochs", 1, "dynamic sampling: epochs per batch-size stage")
+define_once(flags.DEFINE_list, "perf_batch_ratios", ["0.01", "0.05", "0.1", "0.5"], "Appendix C: B_s / B_l values")
+define_once(flags.DEFINE_list, "perf_efficiencies", ["0.1", "0.2", "0.5", "1.0"], "Appendix C: f_s(P) values")
 
 
 def _shared(name):

@@ -10,28 +10,25 @@ import os
 
 from absl import app, flags
 
+from nli_app.absl_flags import define_once
 from nli_app.nli import dataset as dataset_lib
 from nli_app.nli import esim, evaluation, heatmaps, models, snli
 
 FLAGS = flags.FLAGS
 
-
-def _define(define, name, *args, **kwargs):
-    if name not in FLAGS:  # train_nli and eval_nli may share a process (tests) and flag names
-        define(name, *args, **kwargs)
-
-
-_define(flags.DEFINE_string, "model_dir", None, "directory written by train_nli (model.keras, vocab.txt, config.json)")
-_define(flags.DEFINE_string, "data_path", None, "SNLI .jsonl or .txt file to score")
-_define(flags.DEFINE_integer, "eval_batch_size", None, "batch size (default 128)")
-_define(flags.DEFINE_list, "bucket_boundaries", [str(b) for b in dataset_lib.DEFAULT_BUCKET_BOUNDARIES],
-        "length-bucket boundaries; empty: plain padded batches")
-_define(flags.DEFINE_string, "output_json", None, "also write the results here")
-_define(flags.DEFINE_integer, "num_heatmaps", 0, "render heat maps of the first N pairs (ESIM)")
-_define(flags.DEFINE_string, "heatmap_dir", None, "where heat maps go (default: MODEL_DIR/eval_heatmaps)")
+define_once(flags.DEFINE_string, "model_dir", None,
+            "directory written by train_nli (model.keras, vocab.txt, config.json)")
+define_once(flags.DEFINE_string, "data_path", None, "SNLI .jsonl or .txt file to score")
+define_once(flags.DEFINE_integer, "eval_batch_size", None, "batch size (default 128)")
+define_once(flags.DEFINE_list, "bucket_boundaries", [str(b) for b in dataset_lib.DEFAULT_BUCKET_BOUNDARIES],
+            "length-bucket boundaries; empty: plain padded batches")
+define_once(flags.DEFINE_string, "output_json", None, "also write the results here")
+define_once(flags.DEFINE_integer, "num_heatmaps", 0, "render heat maps of the first N pairs (ESIM)")
+define_once(flags.DEFINE_string, "heatmap_dir", None, "where heat maps go (default: MODEL_DIR/eval_heatmaps)")
 
 
-def main(argv):
+def evaluate_file(argv):
+    """The binary's work; returns the results (``main`` is its absl entry point)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.model_dir or not FLAGS.data_path:
@@ -55,6 +52,10 @@ def main(argv):
         with open(FLAGS.output_json, "w") as f:
             json.dump(result, f, indent=1)
     return result
+
+
+def main(argv):
+    evaluate_file(argv)
 
 
 def run():

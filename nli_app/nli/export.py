@@ -24,12 +24,11 @@ import shutil
 import tempfile
 
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 
 from nli_app.nli import graph_tokenizer, snli, tree_graph, tree_model
 from nli_app.nli import vocab as vocab_lib
+from serving.servable import CLASSIFY_METHOD_NAME, set_method_name
 
-CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 _STRINGS = tf.TensorSpec([None], tf.string)
 
 
@@ -109,18 +108,6 @@ class NliServingModule(tf.Module):
         return signatures
 
 
-def _set_method_name(export_dir, signature, method_name):
-    """tf.saved_model.save marks every signature as predict; TF Serving routes Classify by the method name."""
-    path = os.path.join(export_dir, "saved_model.pb")
-    proto = saved_model_pb2.SavedModel()
-    with open(path, "rb") as f:
-        proto.ParseFromString(f.read())
-    for meta_graph in proto.meta_graphs:
-        meta_graph.signature_def[signature].method_name = method_name
-    with open(path, "wb") as f:
-        f.write(proto.SerializeToString())
-
-
 def export_model(model, vocabulary, export_dir, parses=True):
     """Writes the SavedModel of ``model`` (a Keras NLI model) with ``vocabulary`` (``vocab.Vocabulary``) to
     ``export_dir``, which must not exist; atomic (temporary sibling directory + rename). Returns ``export_dir``.
@@ -134,7 +121,7 @@ def export_model(model, vocabulary, export_dir, parses=True):
     try:
         module = NliServingModule(model, vocabulary, parses)
         tf.saved_model.save(module, tmp, signatures=module.signatures())
-        _set_method_name(tmp, "classify", CLASSIFY_METHOD_NAME)
+        set_method_name(tmp, "classify", CLASSIFY_METHOD_NAME)
         os.rename(tmp, export_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

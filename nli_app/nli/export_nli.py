@@ -13,20 +13,16 @@ import time
 
 from absl import app, flags, logging
 
+from nli_app.absl_flags import define_once
 from nli_app.nli import export, models
 
 FLAGS = flags.FLAGS
 
-
-def _define(define, name, *args, **kwargs):
-    if name not in FLAGS:  # shares flag names with train_nli / eval_nli when they run in one process (tests)
-        define(name, *args, **kwargs)
-
-
-_define(flags.DEFINE_string, "model_dir", None, "directory written by train_nli (model.keras, vocab.txt, config.json)")
-_define(flags.DEFINE_string, "export_base", None, "base directory; the export goes to BASE/NAME/VERSION/")
-_define(flags.DEFINE_string, "model_name", None, "model name (default: the trained model's kind, e.g. esim)")
-_define(flags.DEFINE_integer, "version", None, "version number (default: the next free integer)")
+define_once(flags.DEFINE_string, "model_dir", None,
+            "directory written by train_nli (model.keras, vocab.txt, config.json)")
+define_once(flags.DEFINE_string, "export_base", None, "base directory; the export goes to BASE/NAME/VERSION/")
+define_once(flags.DEFINE_string, "model_name", None, "model name (default: the trained model's kind, e.g. esim)")
+define_once(flags.DEFINE_integer, "version", None, "version number (default: the next free integer)")
 
 
 def main(argv):

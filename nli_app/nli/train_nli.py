@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
+from nli_app.absl_flags import define_once
 from nli_app.nli import dataset as dataset_lib
 from nli_app.nli import esim, evaluation, glove, heatmaps, models, snli
 from nli_app.nli import vocab as vocab_lib
@@ -41,32 +42,28 @@ from nli_app.train.plateau import ReduceOnPlateau
 from nli_app.train.trainer import Trainer
 
 FLAGS = flags.FLAGS
-def _define(define, name, *args, **kwargs):
-    if name not in FLAGS:  # train_nli and eval_nli may share a process (tests) and flag names
-        define(name, *args, **kwargs)
 
-
-_define(flags.DEFINE_enum, "model", "esim", sorted(models.MODELS), "which NLI model (see nli_app.nli.models)")
-_define(flags.DEFINE_list, "members", [], "for --model=him / esim_fulltree: trained member model directories")
-_define(flags.DEFINE_string, "train_path", snli.sample_path("train"), "SNLI .jsonl or .txt training file")
-_define(flags.DEFINE_string, "dev_path", snli.sample_path("dev"), "SNLI development file (model selection)")
-_define(flags.DEFINE_string, "test_path", snli.sample_path("test"), "SNLI test file ('' to skip)")
-_define(flags.DEFINE_integer, "train_limit", None, "use only the first N training pairs")
-_define(flags.DEFINE_string, "glove_path", None, "GloVe text file (glove.840B.300d.txt in the paper); "
-        "none: random N(0, 0.01^2) embeddings")
-_define(flags.DEFINE_integer, "vocab_min_count", 1, "keep training tokens seen at least this often")
-_define(flags.DEFINE_integer, "max_vocab_size", None, "cap on the vocabulary size (specials included)")
-_define(flags.DEFINE_integer, "embedding_dim", 300, "word embedding size (300 in the paper)")
-_define(flags.DEFINE_integer, "hidden_units", 300, "LSTM / projection / MLP units (300 in the paper)")
-_define(flags.DEFINE_float, "dropout", 0.5, "dropout rate")
-_define(flags.DEFINE_boolean, "trainable_embeddings", True, "update the word embeddings in training")
-_define(flags.DEFINE_list, "ablation", [], f"ESIM ablations of Table 2: any of {', '.join(esim.ABLATIONS)}")
-_define(flags.DEFINE_integer, "plateau_patience", 1, "halve the learning rate after this many epochs without a "
-        "dev improvement (and reload the best weights)")
-_define(flags.DEFINE_integer, "early_stopping_patience", 7, "stop after this many epochs without a dev improvement")
-_define(flags.DEFINE_list, "bucket_boundaries", [str(b) for b in dataset_lib.DEFAULT_BUCKET_BOUNDARIES],
-        "length-bucket boundaries (token ids incl. _BOS_/_EOS_); empty: plain padded batches")
-_define(flags.DEFINE_integer, "num_heatmaps", 3, "dev pairs rendered as attention / gate-norm heat maps")
+define_once(flags.DEFINE_enum, "model", "esim", sorted(models.MODELS), "which NLI model (see nli_app.nli.models)")
+define_once(flags.DEFINE_list, "members", [], "for --model=him / esim_fulltree: trained member model directories")
+define_once(flags.DEFINE_string, "train_path", snli.sample_path("train"), "SNLI .jsonl or .txt training file")
+define_once(flags.DEFINE_string, "dev_path", snli.sample_path("dev"), "SNLI development file (model selection)")
+define_once(flags.DEFINE_string, "test_path", snli.sample_path("test"), "SNLI test file ('' to skip)")
+define_once(flags.DEFINE_integer, "train_limit", None, "use only the first N training pairs")
+define_once(flags.DEFINE_string, "glove_path", None, "GloVe text file (glove.840B.300d.txt in the paper); "
+            "none: random N(0, 0.01^2) embeddings")
+define_once(flags.DEFINE_integer, "vocab_min_count", 1, "keep training tokens seen at least this often")
+define_once(flags.DEFINE_integer, "max_vocab_size", None, "cap on the vocabulary size (specials included)")
+define_once(flags.DEFINE_integer, "embedding_dim", 300, "word embedding size (300 in the paper)")
+define_once(flags.DEFINE_integer, "hidden_units", 300, "LSTM / projection / MLP units (300 in the paper)")
+define_once(flags.DEFINE_float, "dropout", 0.5, "dropout rate")
+define_once(flags.DEFINE_boolean, "trainable_embeddings", True, "update the word embeddings in training")
+define_once(flags.DEFINE_list, "ablation", [], f"ESIM ablations of Table 2: any of {', '.join(esim.ABLATIONS)}")
+define_once(flags.DEFINE_integer, "plateau_patience", 1, "halve the learning rate after this many epochs without a "
+            "dev improvement (and reload the best weights)")
+define_once(flags.DEFINE_integer, "early_stopping_patience", 7, "stop after this many epochs without a dev improvement")
+define_once(flags.DEFINE_list, "bucket_boundaries", [str(b) for b in dataset_lib.DEFAULT_BUCKET_BOUNDARIES],
+            "length-bucket boundaries (token ids incl. _BOS_/_EOS_); empty: plain padded batches")
+define_once(flags.DEFINE_integer, "num_heatmaps", 3, "dev pairs rendered as attention / gate-norm heat maps")
 
 # The paper's recipe for the shared trainer flags (nli_app.train.flags) when they are not given.
 PAPER_RECIPE = dict(optimizer="adam", learning_rate=4e-4, global_clipnorm=10.0, batch_size=32, epochs=20)
@@ -186,7 +183,8 @@ def _assemble_ensemble(spec, model_dir):
     return results
 
 
-def main(argv):
+def train_and_evaluate(argv):
+    """The binary's work; returns the train/dev/test results (``main`` is its absl entry point)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.model_dir:
@@ -223,6 +221,10 @@ def main(argv):
     models.save(model_dir, trainer.model, vocabulary, saved_config)
     _report(model_dir, trainer.model, vocabulary, spec, results, {"history": history}, splits["dev"])
     return results
+
+
+def main(argv):
+    train_and_evaluate(argv)
 
 
 def run():

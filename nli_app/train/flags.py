@@ -9,41 +9,38 @@ itself under the same name is left alone), so several binaries and libraries can
 """
 from absl import flags
 
+from nli_app.absl_flags import define_once
 from nli_app.train.strategy import make_strategy
 from nli_app.train.trainer import TrainerConfig
 
 FLAGS = flags.FLAGS
 
 
-def _define(define, name, default, help_text, **kwargs):
-    if name not in FLAGS:
-        define(name, default, help_text, **kwargs)
-
-
-_define(flags.DEFINE_string, "optimizer", "adam",
-        "optimizer name for optimizers.get: sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamax, "
-        "nadam, amsgrad, adamw")
-_define(flags.DEFINE_float, "learning_rate", None, "learning rate eta (default: the optimizer's own)")
-_define(flags.DEFINE_list, "optimizer_args", [],
-        "further optimizer arguments as key=value pairs, e.g. beta_1=0.9,epsilon=1e-7")
-_define(flags.DEFINE_float, "clipnorm", None, "clip each gradient tensor to this norm")
-_define(flags.DEFINE_float, "global_clipnorm", None, "clip all gradients jointly to this global norm")
-_define(flags.DEFINE_integer, "batch_size", 32,
-        "global batch size over all replicas; 0 = the whole training set (batch gradient descent), "
-        "1 = stochastic gradient descent")
-_define(flags.DEFINE_integer, "eval_batch_size", None, "batch size of evaluation (default: --batch_size)")
-_define(flags.DEFINE_integer, "epochs", 1, "passes over the training data")
-_define(flags.DEFINE_integer, "max_steps", None, "stop after this many steps in total")
-_define(flags.DEFINE_integer, "seed", 0, "random seed of initialisation, dropout and the data order")
-_define(flags.DEFINE_boolean, "shuffle", True, "reshuffle the training data every epoch")
-_define(flags.DEFINE_boolean, "deterministic", False, "turn on TensorFlow op determinism (GPUs)")
-_define(flags.DEFINE_string, "model_dir", None, "checkpoints, TensorBoard logs and results go here")
-_define(flags.DEFINE_integer, "checkpoint_every_steps", 100, "checkpoint every this many steps (0: epoch ends only)")
-_define(flags.DEFINE_integer, "log_every_steps", 10, "TensorBoard / log interval in steps")
-_define(flags.DEFINE_integer, "num_cpu_replicas", 0,
-        "run N data-parallel replicas on N logical CPU devices (0: all local GPUs, or the CPU; TF_CONFIG with "
-        "several workers selects MultiWorkerMirroredStrategy)")
-_define(flags.DEFINE_integer, "verbose", 1, "1: Keras progress bar; 0: log lines only")
+define_once(flags.DEFINE_string, "optimizer", "adam",
+            "optimizer name for optimizers.get: sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamax, "
+            "nadam, amsgrad, adamw")
+define_once(flags.DEFINE_float, "learning_rate", None, "learning rate eta (default: the optimizer's own)")
+define_once(flags.DEFINE_list, "optimizer_args", [],
+            "further optimizer arguments as key=value pairs, e.g. beta_1=0.9,epsilon=1e-7")
+define_once(flags.DEFINE_float, "clipnorm", None, "clip each gradient tensor to this norm")
+define_once(flags.DEFINE_float, "global_clipnorm", None, "clip all gradients jointly to this global norm")
+define_once(flags.DEFINE_integer, "batch_size", 32,
+            "global batch size over all replicas; 0 = the whole training set (batch gradient descent), "
+            "1 = stochastic gradient descent")
+define_once(flags.DEFINE_integer, "eval_batch_size", None, "batch size of evaluation (default: --batch_size)")
+define_once(flags.DEFINE_integer, "epochs", 1, "passes over the training data")
+define_once(flags.DEFINE_integer, "max_steps", None, "stop after this many steps in total")
+define_once(flags.DEFINE_integer, "seed", 0, "random seed of initialisation, dropout and the data order")
+define_once(flags.DEFINE_boolean, "shuffle", True, "reshuffle the training data every epoch")
+define_once(flags.DEFINE_boolean, "deterministic", False, "turn on TensorFlow op determinism (GPUs)")
+define_once(flags.DEFINE_string, "model_dir", None, "checkpoints, TensorBoard logs and results go here")
+define_once(flags.DEFINE_integer, "checkpoint_every_steps", 100,
+            "checkpoint every this many steps (0: epoch ends only)")
+define_once(flags.DEFINE_integer, "log_every_steps", 10, "TensorBoard / log interval in steps")
+define_once(flags.DEFINE_integer, "num_cpu_replicas", 0,
+            "run N data-parallel replicas on N logical CPU devices (0: all local GPUs, or the CPU; TF_CONFIG with "
+            "several workers selects MultiWorkerMirroredStrategy)")
+define_once(flags.DEFINE_integer, "verbose", 1, "1: Keras progress bar; 0: log lines only")
 
 
 def _number(text):
