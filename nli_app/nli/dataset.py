@@ -10,15 +10,11 @@ the full binary tree of Table 2's "ESIM + tree" with ``tree_kind="full"``). Labe
 import numpy as np
 import tensorflow as tf
 
+from nli_app.nli import trees
 from nli_app.nli import vocab as vocab_lib
 
 SIDES = ("premise", "hypothesis")
 DEFAULT_BUCKET_BOUNDARIES = (8, 12, 16, 20, 25, 30, 40, 50, 70)
-
-
-def _trees():
-    from nli_app.nli import trees  # the tree engineer's module; only needed with trees
-    return trees
 
 
 def encode_examples(examples, vocabulary, with_trees=False, tree_kind="syntactic"):
@@ -31,7 +27,7 @@ def encode_examples(examples, vocabulary, with_trees=False, tree_kind="syntactic
             features[side].append(np.asarray(vocabulary.encode(getattr(e, f"{side}_tokens")), np.int32))
             if with_trees:
                 parse = getattr(e, f"{side}_parse") if tree_kind == "syntactic" else None
-                tree = _trees().tree_features(parse, list(getattr(e, f"{side}_tokens")), where=e.pair_id)
+                tree = trees.tree_features(parse, list(getattr(e, f"{side}_tokens")), where=e.pair_id)
                 for key, value in tree.items():
                     features.setdefault(f"{side}_{key}", []).append(np.asarray(value))
     labels = np.asarray([e.label for e in examples], np.int32)
@@ -59,7 +55,7 @@ def _padding_values(element_spec):
     features, label = element_spec
     pad = {}
     for name, spec in features.items():
-        value = vocab_lib.PAD_ID if name in SIDES else _trees().PAD
+        value = vocab_lib.PAD_ID if name in SIDES else trees.PAD
         pad[name] = tf.constant(value, spec.dtype)
     return pad, tf.constant(0, label.dtype)
 

@@ -25,20 +25,10 @@ from typing import Callable
 
 import keras
 
-from nli_app.nli import esim, snli
+from nli_app.nli import esim, him, snli, tree_model  # importing tree_model registers its layers
 from nli_app.nli import vocab as vocab_lib
 
 MODEL_FILE, VOCAB_FILE, CONFIG_FILE = "model.keras", "vocab.txt", "config.json"
-
-
-def _tree_model(**kwargs):
-    from nli_app.nli import tree_model
-    return tree_model.build_tree_model(**kwargs)
-
-
-def _him(members):
-    from nli_app.nli import him
-    return him.build_him(members)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +42,10 @@ class ModelSpec:
 
 MODELS = {
     "esim": ModelSpec(esim.build_esim),
-    "tree": ModelSpec(_tree_model, with_trees=True),
-    "fulltree": ModelSpec(_tree_model, with_trees=True, tree_kind="full"),
-    "him": ModelSpec(_him, with_trees=True, ensemble=True),
-    "esim_fulltree": ModelSpec(_him, with_trees=True, tree_kind="full", ensemble=True),
+    "tree": ModelSpec(tree_model.build_tree_model, with_trees=True),
+    "fulltree": ModelSpec(tree_model.build_tree_model, with_trees=True, tree_kind="full"),
+    "him": ModelSpec(him.build_him, with_trees=True, ensemble=True),
+    "esim_fulltree": ModelSpec(him.build_him, with_trees=True, tree_kind="full", ensemble=True),
 }
 
 
@@ -80,15 +70,6 @@ def load(model_dir):
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
         raise FileNotFoundError(f"{model_dir} is not a trained NLI model directory: missing {missing}")
-    _import_custom_layers()
     with open(paths[2]) as f:
         config = json.load(f)
     return keras.saving.load_model(paths[0]), vocab_lib.Vocabulary.load(paths[1]), config
-
-
-def _import_custom_layers():
-    """Registers the tree model's serializable layers (when that module exists) before loading."""
-    try:
-        from nli_app.nli import tree_model  # noqa: F401
-    except ImportError:
-        pass
