@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, predict_pb2,
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      prediction_service_pb2_grpc, model_service_pb2_grpc)
 
+import serving_requests
 from nli_app.nli import snli
 from serving import toy_model
 from serving.client import NLIClient, read_pairs, string_tensor
@@ -87,17 +88,8 @@ def rest(server, method, path, payload=None):
         return error.code, json.load(error)
 
 
-def predict_request(pairs, **spec):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = spec.pop("name", "esim")
-    for key, value in spec.items():
-        if key == "version":
-            request.model_spec.version.value = value
-        else:
-            setattr(request.model_spec, key, value)
-    request.inputs["premise"].CopyFrom(string_tensor([p for p, _ in pairs]))
-    request.inputs["hypothesis"].CopyFrom(string_tensor([h for _, h in pairs]))
-    return request
+def predict_request(pairs, name="esim", **model_spec):
+    return serving_requests.predict_request([p for p, _ in pairs], [h for _, h in pairs], name, **model_spec)
 
 
 def test_health_and_status(server, stubs):

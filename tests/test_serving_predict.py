@@ -9,10 +9,11 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import classification_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import get_model_status_pb2
-from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+import serving_requests
 from serving import predict, toy_model
+from serving.client import string_tensor
 from serving.batching import Batcher
 from serving.config import BatchingParameters
 from serving.errors import ServingError
@@ -35,23 +36,8 @@ def manager(tmp_path_factory):
     return ModelManager(config, poll_wait_seconds=0)
 
 
-def string_tensor(values):
-    return tf.make_tensor_proto(np.array([v.encode() for v in values], dtype=object))
-
-
-def predict_request(premises=PREMISES, hypotheses=HYPOTHESES, **spec):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = spec.pop("name", "toy")
-    for key, value in spec.items():
-        if key == "version":
-            request.model_spec.version.value = value
-        else:
-            setattr(request.model_spec, key, value)
-    if premises is not None:
-        request.inputs["premise"].CopyFrom(string_tensor(premises))
-    if hypotheses is not None:
-        request.inputs["hypothesis"].CopyFrom(string_tensor(hypotheses))
-    return request
+def predict_request(premises=PREMISES, hypotheses=HYPOTHESES, name="toy", **model_spec):
+    return serving_requests.predict_request(premises, hypotheses, name, **model_spec)
 
 
 def outputs(response):
