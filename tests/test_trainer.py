@@ -119,7 +119,8 @@ class ProximalTrainer(Trainer):
 
     def compute_loss(self, model, x, y, training):
         kernel = model.trainable_variables[0]
-        return super().compute_loss(model, x, y, training) + 0.5 * 0.3 * tf.reduce_sum(tf.square(kernel))
+        loss, y_pred = super().compute_loss(model, x, y, training)
+        return loss + 0.5 * 0.3 * tf.reduce_sum(tf.square(kernel)), y_pred
 
 
 def test_compute_loss_override_adds_its_term_once_over_replicas():

@@ -1,5 +1,6 @@
 """Loss and accuracy of a Keras model on numpy data (mean cross-entropy of softmax outputs), in inference mode,
 batched; the f of the parametric plots (Figure 3) and the per-regime accuracies (Table 2)."""
+import keras
 import numpy as np
 
 
@@ -25,7 +26,6 @@ def recalibrate_batchnorm(model, x, max_examples=10000):
     pass in training mode with momentum 0 and Dropout off writes the exact population statistics, layer by layer.
     Applied to every run's final weights before it is measured, SB and LB alike.
     """
-    import keras  # pylint: disable=import-outside-toplevel
     norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms:
         return model
