@@ -333,5 +333,8 @@ def test_bad_inputs_raise_clear_errors():
         trainer.fit(tf.data.Dataset.from_tensor_slices(x))
     with pytest.raises(ValueError, match="outside strategy.scope"):
         Trainer(mlp, TrainerConfig(optimizer=keras.optimizers.SGD()), strategy=make_strategy(num_cpu_replicas=2))
+    with pytest.raises(ValueError, match="LossScaleOptimizer"):
+        Trainer(mlp, TrainerConfig(optimizer=lambda: keras.optimizers.LossScaleOptimizer(optimizers.SGD())),
+                strategy=make_strategy(num_cpu_replicas=2))
     with pytest.raises(ValueError, match="global_batch_size"):
         TrainerConfig(global_batch_size=0)
