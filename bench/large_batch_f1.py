@@ -16,60 +16,61 @@ import os
 import sys
 import time
 
-from absl import app, flags, logging
+import numpy as np
+import tensorflow as tf
+from absl import flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-FLAGS = flags.FLAGS
-flags.DEFINE_enum("part", "all", ["all", "table", "timing"], "what to run")
-flags.DEFINE_string("data_path", None, "real MNIST (.npz or idx directory); default: the shipped digits stand-in")
-flags.DEFINE_string("output_dir", "/tmp/large_batch_f1_bench", "runs and JSON (resumable)")
-flags.DEFINE_integer("trials", 2, "trials per regime")
-flags.DEFINE_integer("epochs", 20, "epoch budget per run")
-flags.DEFINE_integer("patience", 3, "stop after this many epochs without training-loss improvement")
-flags.DEFINE_integer("num_train", 0, "first N training examples (0 = all)")
-flags.DEFINE_integer("sb_batch_size", -1, "-1: 256, or N/64 for small sets")
-flags.DEFINE_integer("lb_batch_size", 0, "0: 10% of the training set")
-flags.DEFINE_integer("sharpness_iterations", 10, "L-BFGS-B iterations")
-flags.DEFINE_integer("timing_examples", 60000, "examples in the timed sharpness objective")
-flags.DEFINE_integer("timing_batch_size", 4096, "evaluation batch size of the timed objective")
+from nli_app import cli  # noqa: E402
+from nli_app.large_batch import main as lb_main  # noqa: E402
+from nli_app.large_batch import networks, sb_vs_lb  # noqa: E402
+from nli_app.sharpness import model_sharpness  # noqa: E402
+from nli_app.train import flags as train_flags  # noqa: E402
+from nli_app.train.strategy import make_strategy  # noqa: E402
 
+FLAGS = flags.FLAGS
 PAPER = {"SB": {"train": 99.66, "test": 98.03, "eps=0.001/full": 1.23, "eps=0.0005/full": 0.61},
          "LB": {"train": 99.92, "test": 97.81, "eps=0.001/full": 205.14, "eps=0.0005/full": 42.90}}
+OPTIMIZER = train_flags.OptimizerOptions("adam", (("learning_rate", 1e-3),))  # the paper's ADAM for F1
 
 
-def table():
-    from nli_app.large_batch import mnist, sb_vs_lb  # pylint: disable=import-outside-toplevel
-    from nli_app.large_batch.study import regime_batch_sizes  # pylint: disable=C0415
-    from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings  # pylint: disable=C0415
-    from nli_app.train.strategy import make_strategy  # pylint: disable=import-outside-toplevel
-    splits = mnist.load(FLAGS.data_path or mnist.SAMPLE_PATH).subset(FLAGS.num_train or None)
-    study = Study(splits, "F1", FLAGS.output_dir,
-                  TrainSettings(optimizer="adam", optimizer_kwargs=(("learning_rate", 1e-3),), epochs=FLAGS.epochs,
-                                patience=FLAGS.patience, checkpoint_every_steps=200, log_every_steps=50),
-                  SharpnessSettings(epsilons=(1e-3, 5e-4), max_iterations=FLAGS.sharpness_iterations),
-                  strategy=make_strategy())
-    batches = regime_batch_sizes(len(splits.y_train), FLAGS.sb_batch_size, FLAGS.lb_batch_size)
+def define_flags(flag_values=flags.FLAGS):
+    """large_batch's study flags and loop flags (with this benchmark's defaults), plus the timing part's own."""
+    flags.DEFINE_enum("part", "all", ["all", "table", "timing"], "what to run", flag_values=flag_values)
+    lb_main.define_study_flags(flag_values, output_dir="/tmp/large_batch_f1_bench", network="F1")
+    train_flags.define_loop_flags(flag_values, epochs=20, checkpoint_every_steps=200, log_every_steps=50, verbose=0)
+    flags.DEFINE_integer("timing_examples", 60000, "examples in the timed sharpness objective", lower_bound=1,
+                         flag_values=flag_values)
+    flags.DEFINE_integer("timing_batch_size", 4096, "evaluation batch size of the timed objective", lower_bound=1,
+                         flag_values=flag_values)
+
+
+def table(options, loop):
+    study, batches = lb_main.make_study(options, lb_main.train_settings(options, OPTIMIZER, loop),
+                                        make_strategy(num_cpu_replicas=loop.num_cpu_replicas))
+    splits = study.splits
     start = time.perf_counter()
-    result = sb_vs_lb.run(study, batches, trials=FLAGS.trials)
+    result = sb_vs_lb.run(study, batches, trials=options.trials)
     elapsed = time.perf_counter() - start
-    print(f"\nF1 on {splits.source} ({len(splits.y_train)} train / {len(splits.y_test)} test), batches {batches}, "
-          f"{FLAGS.trials} trials, {elapsed / 60:.1f} min")
-    print(f"{'':4} {'train acc %':>16} {'test acc %':>16} {'sharp eps=1e-3':>20} {'sharp eps=5e-4':>20}")
+    print(f"\n{options.network} on {splits.source} ({len(splits.y_train)} train / {len(splits.y_test)} test), "
+          f"batches {batches}, {options.trials} trials, {elapsed / 60:.1f} min")
     s = result["summary"]
+    keys = list(s["SB"]["sharpness_by_setting"])
+    print(f"{'':9} {'train acc %':>16} {'test acc %':>16}" + "".join(f" {'sharp ' + k:>24}" for k in keys))
     for regime in ("SB", "LB"):
         r, p = s[regime], PAPER[regime]
         by = r["sharpness_by_setting"]
-        print(f"{regime:4} {100 * r['train_accuracy']['mean']:9.2f} +- {100 * r['train_accuracy']['std']:4.2f}"
+        print(f"{regime:9} {100 * r['train_accuracy']['mean']:9.2f} +- {100 * r['train_accuracy']['std']:4.2f}"
               f" {100 * r['test_accuracy']['mean']:9.2f} +- {100 * r['test_accuracy']['std']:4.2f}"
-              f" {by['eps=0.001/full']['mean']:11.3f} +- {by['eps=0.001/full']['std']:6.2f}"
-              f" {by['eps=0.0005/full']['mean']:11.3f} +- {by['eps=0.0005/full']['std']:6.2f}")
-        print(f"{'  paper':9} {p['train']:9.2f}         {p['test']:9.2f}         {p['eps=0.001/full']:11.2f}"
-              f"           {p['eps=0.0005/full']:11.2f}")
-    ratio = by_ratio(s, "eps=0.001/full")
+              + "".join(f" {by[k]['mean']:14.3f} +- {by[k]['std']:6.2f}" for k in keys))
+        print(f"{'  paper':9} {p['train']:9.2f}         {p['test']:9.2f}        "
+              + "".join(f" {p[k]:14.2f}          " if k in p else f" {'-':>24}" for k in keys))
     gap = 100 * (s["SB"]["test_accuracy"]["mean"] - s["LB"]["test_accuracy"]["mean"])
-    print(f"LB/SB sharpness (eps=1e-3): {ratio:.1f}x (paper {205.14 / 1.23:.0f}x, target >= 10x); "
-          f"SB - LB test accuracy: {gap:+.2f} points (paper +0.22, target > 0)")
+    for key in keys:
+        print(f"LB/SB sharpness ({key}): {by_ratio(s, key):.1f}x"
+              + (f" (paper {PAPER['LB'][key] / PAPER['SB'][key]:.0f}x, target >= 10x)" if key in PAPER["SB"] else ""))
+    print(f"SB - LB test accuracy: {gap:+.2f} points (paper +0.22, target > 0)")
 
 
 def by_ratio(summary, key):
@@ -78,19 +79,16 @@ def by_ratio(summary, key):
     return lb / sb if sb > 0 else float("inf")
 
 
-def timing():
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from nli_app.large_batch import mnist, networks  # pylint: disable=import-outside-toplevel
-    from nli_app.sharpness import model_sharpness  # pylint: disable=import-outside-toplevel
-    n = FLAGS.timing_examples
-    if FLAGS.data_path:
-        splits = mnist.load(FLAGS.data_path)
-        x, y, source = splits.x_train[:n], splits.y_train[:n], splits.source
+def timing(options, num_examples, batch_size):
+    if options.data_path:
+        splits = lb_main.load_splits(options.dataset, options.data_path)
+        x, y, source = splits.x_train[:num_examples], splits.y_train[:num_examples], splits.source
+        num_classes = splits.num_classes
     else:
         rng = np.random.default_rng(0)
-        x, y, source = rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n), "synthetic uniform"
-    model = networks.build_f1(input_shape=x.shape[1:])
+        x, y = rng.random((num_examples, 784), dtype=np.float32), rng.integers(0, 10, num_examples)
+        source, num_classes = "synthetic uniform", 10
+    model = networks.build(options.network, input_shape=x.shape[1:], num_classes=num_classes)
     a = tf.random.normal((2048, 2048))
     matmul = tf.function(lambda m: tf.reduce_sum(m @ m))
     float(matmul(a))
@@ -99,25 +97,28 @@ def timing():
         float(matmul(a))
     gflops = 5 * 2 * 2048 ** 3 / (time.perf_counter() - t) / 1e9
     t = time.perf_counter()
-    result = model_sharpness(model, (x, y), 1e-3, max_iterations=10, batch_size=FLAGS.timing_batch_size)
+    result = model_sharpness(model, (x, y), 1e-3, max_iterations=options.sharpness.max_iterations,
+                             batch_size=batch_size)
     elapsed = time.perf_counter() - t
     params = model.count_params()
     work = result.evaluations * 3 * 2 * params * len(y) / 1e9  # forward + backward ~ 3 x 2 flops per weight
-    print(f"\nF1 sharpness on {len(y)} x {x.shape[1]} ({source}), eps=1e-3, A=I, 10 L-BFGS-B iterations: "
-          f"{elapsed:.1f} s for {result.evaluations} f+grad evaluations ({result.evaluations / elapsed:.3f}/s, "
-          f"{elapsed / result.evaluations:.1f} s each); phi = {result.value:.4g}")
+    print(f"\n{options.network} sharpness on {len(y)} x {x.shape[1]} ({source}), eps=1e-3, A=I, "
+          f"{options.sharpness.max_iterations} L-BFGS-B iterations: {elapsed:.1f} s for {result.evaluations} "
+          f"f+grad evaluations ({result.evaluations / elapsed:.3f}/s, {elapsed / result.evaluations:.1f} s each); "
+          f"phi = {result.value:.4g}")
     print(f"  ~{work / elapsed:.1f} GFLOP/s achieved vs {gflops:.1f} GFLOP/s for a 2048^2 matmul in this process "
           f"(target: <= 120 s on 2 idle cores; load average now {os.getloadavg()[0]:.1f})")
 
 
 def main(argv):
-    del argv
+    cli.no_arguments(argv)
     logging.set_verbosity(logging.WARNING)
+    options = lb_main.study_options(FLAGS)
     if FLAGS.part in ("all", "timing"):
-        timing()
+        timing(options, FLAGS.timing_examples, FLAGS.timing_batch_size)
     if FLAGS.part in ("all", "table"):
-        table()
+        table(options, train_flags.loop_options(FLAGS))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)

@@ -10,6 +10,7 @@ TensorBoard scalars (loss, x, y per step) under `logs/<surface>/<optimizer>`.
 Expected picture (the survey's): on the saddle, SGD stays stuck near the saddle point, momentum and NAG escape
 late, the adaptive methods (Adagrad, Adadelta, RMSprop, Adam...) head straight down the negative slope.
 """
+import dataclasses
 import json
 import os
 import time
@@ -19,11 +20,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 from matplotlib import animation, colors  # noqa: E402
 
 import keras  # noqa: E402
 import optimizers  # noqa: E402
+from nli_app import cli  # noqa: E402
 from optimizers.objectives import PROBLEMS  # noqa: E402
 
 # Per surface, a learning rate for each optimizer that keeps its path on the plot and visibly moving (the survey's
@@ -35,15 +37,66 @@ DEFAULT_LEARNING_RATES = {
                    adamax=0.05, nadam=0.05, amsgrad=0.05, adamw=0.05),
 }
 
-FLAGS = flags.FLAGS
-if "output_dir" not in FLAGS:  # large_batch defines it too, and both load in one test process
-    flags.DEFINE_string("output_dir", None, "Directory for the PNG, GIF and JSON outputs.")
-flags.DEFINE_list("optimizers", list(optimizers.OPTIMIZERS), "Optimizers to run (names for optimizers.get).")
-flags.DEFINE_list("problems", list(PROBLEMS), "Surfaces: beale, saddle.")
-flags.DEFINE_integer("steps", 300, "Optimizer steps per path.")
-flags.DEFINE_list("learning_rates", [], "Overrides as name=value, e.g. sgd=0.002,adam=0.1 (all surfaces).")
-flags.DEFINE_integer("gif_frames", 30, "Frames per animated GIF (0: no GIF).")
-flags.DEFINE_bool("tensorboard", True, "Also write the paths as TensorBoard scalars under output_dir/logs.")
+
+
+def define_flags(flag_values=flags.FLAGS):
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("output_dir", None, "directory for the PNG, GIF, JSON and TensorBoard outputs (required)",
+                        **define)
+    flags.DEFINE_list("optimizers", list(optimizers.OPTIMIZERS), "optimizers to run (names for optimizers.get)",
+                      **define)
+    flags.DEFINE_list("problems", list(PROBLEMS), f"surfaces: {', '.join(PROBLEMS)}", **define)
+    flags.DEFINE_integer("steps", 300, "optimizer steps per path", lower_bound=1, **define)
+    flags.DEFINE_list("learning_rates", [], "overrides as name=value, e.g. sgd=0.002,adam=0.1 (all surfaces)",
+                      **define)
+    flags.DEFINE_integer("gif_frames", 30, "frames per animated GIF (0: no GIF)", lower_bound=0, **define)
+    flags.DEFINE_bool("tensorboard", True, "also write the paths as TensorBoard scalars under output_dir/logs",
+                      **define)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathsOptions:
+    """Everything optimizer_paths is told on its command line (defaults: ``define_flags``)."""
+    output_dir: str
+    optimizers: tuple
+    problems: tuple
+    steps: int
+    learning_rates: tuple  # (optimizer, rate) overrides
+    gif_frames: int
+    tensorboard: bool
+
+
+def _learning_rate_overrides(items):
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        if not sep:
+            raise cli.UsageError(f"--learning_rates: entry {item!r} is not name=value")
+        if name not in optimizers.OPTIMIZERS:
+            raise cli.UsageError(f"--learning_rates: unknown optimizer {name!r}; known: "
+                                 f"{', '.join(optimizers.OPTIMIZERS)}")
+        try:
+            overrides[name] = float(value)
+        except ValueError:
+            raise cli.UsageError(f"--learning_rates: {item!r}: {value!r} is not a number") from None
+    return tuple(sorted(overrides.items()))
+
+
+def options_from_flags(flag_values=flags.FLAGS):
+    """PathsOptions from the parsed flags; UsageError for unknown optimizers / surfaces or bad overrides."""
+    cli.require(flag_values, "output_dir")
+    names = tuple(n.strip().lower() for n in flag_values.optimizers)
+    unknown = [n for n in names if n not in optimizers.OPTIMIZERS]
+    if unknown or not names:
+        raise cli.UsageError(f"--optimizers: unknown optimizer(s) {unknown}; known: "
+                             f"{', '.join(optimizers.OPTIMIZERS)}")
+    unknown = [p for p in flag_values.problems if p not in PROBLEMS]
+    if unknown or not flag_values.problems:
+        raise cli.UsageError(f"--problems: unknown {unknown}; known: {', '.join(PROBLEMS)}")
+    return PathsOptions(output_dir=flag_values.output_dir, optimizers=names, problems=tuple(flag_values.problems),
+                        steps=flag_values.steps, learning_rates=_learning_rate_overrides(flag_values.learning_rates),
+                        gif_frames=flag_values.gif_frames, tensorboard=flag_values.tensorboard)
 
 
 def run_path(optimizer, problem, steps, start=None):
@@ -170,54 +223,41 @@ def write_summaries(logdir, problem, paths):
                 tf.summary.scalar("y", y, step=step)
 
 
-def _learning_rate_overrides(items):
-    overrides = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--learning_rates entry {item!r} is not name=value")
-        if name.strip().lower() not in optimizers.OPTIMIZERS:
-            raise ValueError(f"--learning_rates: unknown optimizer {name!r}; known: {', '.join(optimizers.OPTIMIZERS)}")
-        overrides[name.strip().lower()] = float(value)
-    return overrides
+def draw_paths(options: PathsOptions):
+    """The binary's work: runs, plots and writes every path; returns the JSON report."""
+    overrides = dict(options.learning_rates)
+    os.makedirs(options.output_dir, exist_ok=True)
+    report = {}
+    for problem_name in options.problems:
+        problem = PROBLEMS[problem_name]
+        rates = {name: overrides.get(name, DEFAULT_LEARNING_RATES[problem_name][name]) for name in options.optimizers}
+        paths = {}
+        for name in options.optimizers:
+            started = time.perf_counter()
+            paths[name] = run_path(optimizers.get(name, learning_rate=rates[name]), problem, options.steps)
+            elapsed = time.perf_counter() - started
+            logging.info("%s / %s: %d steps in %.1f s (%.0f steps/s), final loss %.4g", problem_name, name,
+                         options.steps, elapsed, options.steps / elapsed, problem.value(*paths[name][-1]))
+        report[problem_name] = summarize(problem, paths, rates)
+        plot_paths(problem, paths, os.path.join(options.output_dir, f"{problem_name}.png"))
+        if options.tensorboard:
+            write_summaries(os.path.join(options.output_dir, "logs"), problem, paths)
+        if options.gif_frames > 0:
+            animate_paths(problem, paths, os.path.join(options.output_dir, f"{problem_name}.gif"),
+                          options.gif_frames)
+    with open(os.path.join(options.output_dir, "paths.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    logging.info("wrote %s", options.output_dir)
+    return report
 
 
 def main(argv):
-    del argv
-    if not FLAGS.output_dir:
-        raise app.UsageError("--output_dir is required")
-    names = [n.strip().lower() for n in FLAGS.optimizers]
-    for name in names:
-        optimizers.get(name)  # fails early, naming the known optimizers, on a typo
-    unknown = [p for p in FLAGS.problems if p not in PROBLEMS]
-    if unknown:
-        raise app.UsageError(f"--problems: unknown {unknown}; known: {', '.join(PROBLEMS)}")
-    overrides = _learning_rate_overrides(FLAGS.learning_rates)
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
-    report = {}
-    for problem_name in FLAGS.problems:
-        problem = PROBLEMS[problem_name]
-        rates = {name: overrides.get(name, DEFAULT_LEARNING_RATES[problem_name][name]) for name in names}
-        paths = {}
-        for name in names:
-            started = time.perf_counter()
-            paths[name] = run_path(optimizers.get(name, learning_rate=rates[name]), problem, FLAGS.steps)
-            elapsed = time.perf_counter() - started
-            logging.info("%s / %s: %d steps in %.1f s (%.0f steps/s), final loss %.4g", problem_name, name,
-                         FLAGS.steps, elapsed, FLAGS.steps / elapsed, problem.value(*paths[name][-1]))
-        report[problem_name] = summarize(problem, paths, rates)
-        plot_paths(problem, paths, os.path.join(FLAGS.output_dir, f"{problem_name}.png"))
-        if FLAGS.tensorboard:
-            write_summaries(os.path.join(FLAGS.output_dir, "logs"), problem, paths)
-        if FLAGS.gif_frames > 0:
-            animate_paths(problem, paths, os.path.join(FLAGS.output_dir, f"{problem_name}.gif"), FLAGS.gif_frames)
-    with open(os.path.join(FLAGS.output_dir, "paths.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    logging.info("wrote %s", FLAGS.output_dir)
+    cli.no_arguments(argv)
+    draw_paths(options_from_flags())
 
 
 def run():
-    app.run(main)
+    cli.run(main, define_flags, __doc__)
 
 
 if __name__ == "__main__":

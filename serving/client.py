@@ -22,6 +22,8 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from nli_app import cli
+
 LABELS = ("entailment", "neutral", "contradiction")
 
 
@@ -135,16 +137,18 @@ def read_pairs(path: str):
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
     """The binary's flags (defined on demand: the module is also imported as a library)."""
-    flags.DEFINE_string("server", "localhost:8500", "host:port of the gRPC API (of the REST API with --rest).")
-    flags.DEFINE_string("model_name", "esim", "Model to query.")
-    flags.DEFINE_integer("model_version", None, "Version to query (default: the latest).")
-    flags.DEFINE_string("premise", None, "Premise sentence.")
-    flags.DEFINE_string("hypothesis", None, "Hypothesis sentence.")
-    flags.DEFINE_string("input_file", None, "SNLI-format file (jsonl or TSV) of pairs to predict.")
-    flags.DEFINE_integer("batch_size", 64, "Pairs per request with --input_file.")
-    flags.DEFINE_bool("rest", False, "Use the REST API instead of gRPC.")
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_string("server", "localhost:8500", "host:port of the gRPC API (of the REST API with --rest).",
+                        **define)
+    flags.DEFINE_string("model_name", "esim", "Model to query.", **define)
+    flags.DEFINE_integer("model_version", None, "Version to query (default: the latest).", **define)
+    flags.DEFINE_string("premise", None, "Premise sentence.", **define)
+    flags.DEFINE_string("hypothesis", None, "Hypothesis sentence.", **define)
+    flags.DEFINE_string("input_file", None, "SNLI-format file (jsonl or TSV) of pairs to predict.", **define)
+    flags.DEFINE_integer("batch_size", 64, "Pairs per request with --input_file.", **define)
+    flags.DEFINE_bool("rest", False, "Use the REST API instead of gRPC.", **define)
 
 
 def main(argv):
@@ -178,8 +182,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __doc__)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from nli_app import cli
 from serving import config as config_lib
 from serving.batching import Batcher
 from serving.grpc_service import ModelServicer
@@ -86,21 +87,24 @@ class ModelServer:
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags(flag_values=flags.FLAGS):
     """The binary's flags (defined on demand: the module is also imported as a library)."""
-    flags.DEFINE_integer("port", 8500, "Port to listen on for the gRPC API.")
-    flags.DEFINE_integer("rest_api_port", 8501, "Port to listen on for the HTTP/REST API; 0 turns it off.")
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_integer("port", 8500, "Port to listen on for the gRPC API.", **define)
+    flags.DEFINE_integer("rest_api_port", 8501, "Port to listen on for the HTTP/REST API; 0 turns it off.", **define)
     flags.DEFINE_string("host", "0.0.0.0", "Address both APIs bind to, 127.0.0.1 for loopback only (not a flag of "
-                        "tensorflow_model_server, which binds all addresses).")
-    flags.DEFINE_string("model_name", "default", "Name of the model (with --model_base_path).")
-    flags.DEFINE_string("model_base_path", "", "Path of the model's numbered version directories.")
+                        "tensorflow_model_server, which binds all addresses).", **define)
+    flags.DEFINE_string("model_name", "default", "Name of the model (with --model_base_path).", **define)
+    flags.DEFINE_string("model_base_path", "", "Path of the model's numbered version directories.", **define)
     flags.DEFINE_string("model_config_file", "",
-                        "A text ModelServerConfig (instead of --model_name/--model_base_path).")
-    flags.DEFINE_float("file_system_poll_wait_seconds", 1, "Seconds between polls for new model versions; <= 0: none.")
-    flags.DEFINE_bool("enable_batching", False, "Merge concurrent requests into batches.")
-    flags.DEFINE_string("batching_parameters_file", "", "A text BatchingParameters file (with --enable_batching).")
-    flags.DEFINE_integer("grpc_max_message_size", config_lib.INT32_MAX, "Largest request/response in bytes.")
-    flags.DEFINE_float("shutdown_grace_seconds", 10, "How long SIGTERM waits for in-flight requests.")
+                        "A text ModelServerConfig (instead of --model_name/--model_base_path).", **define)
+    flags.DEFINE_float("file_system_poll_wait_seconds", 1, "Seconds between polls for new model versions; <= 0: none.",
+                       **define)
+    flags.DEFINE_bool("enable_batching", False, "Merge concurrent requests into batches.", **define)
+    flags.DEFINE_string("batching_parameters_file", "", "A text BatchingParameters file (with --enable_batching).",
+                        **define)
+    flags.DEFINE_integer("grpc_max_message_size", config_lib.INT32_MAX, "Largest request/response in bytes.", **define)
+    flags.DEFINE_float("shutdown_grace_seconds", 10, "How long SIGTERM waits for in-flight requests.", **define)
 
 
 def main(argv):
@@ -125,8 +129,7 @@ def main(argv):
 
 
 def run():
-    define_flags()
-    app.run(main)
+    cli.run(main, define_flags, __doc__)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,8 @@ import os
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
 
-from nli_app import summary
+from nli_app import cli, summary
 from nli_app.large_batch import main as lb_main
 
 
@@ -26,16 +24,14 @@ def _tags(logdir):
 
 
 def _run(tmp_path, experiments, **extra):
-    """Run the binary's main() with command-line flags (parsed, so they count as given by the user)."""
+    """Run the binary's work on the options its command-line flags give."""
     settings = dict(output_dir=str(tmp_path), num_train=240, num_test=60, epochs=1, trials=1, patience=0,
                     num_cpu_replicas=2, sharpness_iterations=2, sharpness_examples=100, num_alphas=7,
                     sb_batch_size=16, lb_batch_size=48, sweep_batch_sizes="16,48", warm_epochs=1,
                     stage_epochs=1, checkpoint_every_steps=5, epsilons="1e-3", verbose=0)
     settings.update(extra)
-    with flagsaver.flagsaver():
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["large_batch"] + [f"--{k}={v}" for k, v in settings.items()])
-        lb_main.main(["large_batch"] + experiments)
+    flag_values = cli.parse(lb_main.define_flags, [f"--{k}={v}" for k, v in settings.items()])
+    return lb_main.run_experiments(lb_main.options_from_flags(flag_values, experiments))
 
 
 @pytest.mark.slow
@@ -74,8 +70,19 @@ def test_perf_model_only_and_usage_errors(tmp_path, capsys):
     rows = json.loads((tmp_path / "perf_model.json").read_text())["rows"]
     assert {"batch_ratio": 0.1, "sb_efficiency": 0.2, "max_iteration_ratio": pytest.approx(0.5)} in rows
     assert "B_s/B_l" in capsys.readouterr().out
-    from absl import app
-    with pytest.raises(app.UsageError, match="unknown experiment"):
+    with pytest.raises(cli.UsageError, match="unknown experiment"):
         _run(tmp_path, ["nonsense"])
-    with pytest.raises(app.UsageError, match="name an experiment"):
+    with pytest.raises(cli.UsageError, match="name an experiment"):
         _run(tmp_path, [])
+    with pytest.raises(cli.UsageError, match="--subspace_dims: expected 'full' or a positive integer"):
+        _run(tmp_path, ["perf_model"], subspace_dims="half")
+    with pytest.raises(cli.UsageError, match="--remedies: unknown"):
+        _run(tmp_path, ["perf_model"], remedies="prayer")
+    with pytest.raises(cli.UsageError, match="--data_path=.*: no such file"):
+        _run(tmp_path, ["perf_model"], data_path=tmp_path / "mnist.npz")
+
+
+def test_defaults_in_help_are_the_ones_that_run():
+    options = lb_main.options_from_flags(cli.parse(lb_main.define_flags, []), ["sb_vs_lb"])
+    assert (options.loop.epochs, options.loop.verbose, options.study.output_dir) == (10, 0, "runs/large_batch")
+    assert options.study.network == "F1" and options.study.sharpness.epsilons == (1e-3, 5e-4)

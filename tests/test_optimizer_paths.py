@@ -3,12 +3,11 @@ import json
 
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
 import tensorflow as tf
 from PIL import Image
 
 import optimizers
+from nli_app import cli
 from optimizers import optimizer_paths
 from optimizers.objectives import BEALE, SADDLE
 
@@ -52,12 +51,15 @@ def test_adaptive_methods_head_down_the_saddle_while_sgd_stalls():
     assert all(escaped[name] is not None and escaped[name] < 40 for name in ("adagrad", "rmsprop", "adam"))
 
 
+def _options(*argv):
+    return optimizer_paths.options_from_flags(cli.parse(optimizer_paths.define_flags, list(argv)))
+
+
 def test_binary_writes_png_gif_and_json(tmp_path):
-    flags.FLAGS(["optimizer_paths"])
-    with flagsaver.flagsaver(output_dir=str(tmp_path), optimizers=["sgd", "Adam"], steps=5, gif_frames=3,
-                             learning_rates=["adam=0.1"]):
-        optimizer_paths.main([])
+    returned = optimizer_paths.draw_paths(_options(f"--output_dir={tmp_path}", "--optimizers=sgd,Adam", "--steps=5",
+                                                   "--gif_frames=3", "--learning_rates=adam=0.1"))
     report = json.loads((tmp_path / "paths.json").read_text())
+    assert report == json.loads(json.dumps(returned))
     assert set(report) == {"beale", "saddle"}
     adam = report["beale"]["optimizers"]["adam"]
     assert adam["learning_rate"] == 0.1 and len(adam["final_point"]) == 2
@@ -76,11 +78,14 @@ def test_binary_writes_png_gif_and_json(tmp_path):
     assert tf.make_ndarray(losses[-1].tensor) == pytest.approx(final, rel=1e-6)
 
 
-def test_binary_rejects_bad_flags(tmp_path):
-    flags.FLAGS(["optimizer_paths"])
-    with flagsaver.flagsaver(output_dir=str(tmp_path), learning_rates=["adam:0.1"]):
-        with pytest.raises(ValueError, match="name=value"):
-            optimizer_paths.main([])
-    with flagsaver.flagsaver(output_dir=str(tmp_path), optimizers=["adamm"]):
-        with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
-            optimizer_paths.main([])
+@pytest.mark.parametrize("argv, message", [
+    (["--learning_rates=adam:0.1"], "--learning_rates: entry 'adam:0.1' is not name=value"),
+    (["--learning_rates=adam=fast"], "'fast' is not a number"),
+    (["--optimizers=adamm"], r"--optimizers: unknown optimizer\(s\) \['adamm'\]"),
+    (["--problems=rosenbrock"], "--problems: unknown"),
+    ([], "--output_dir is required"),
+])
+def test_binary_rejects_bad_flags(tmp_path, argv, message):
+    output = [] if not argv else [f"--output_dir={tmp_path}"]
+    with pytest.raises(cli.UsageError, match=message):
+        _options(*output, *argv)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from nli_app.nli import snli
+from nli_app.nli import glove, snli, vocab
 
 SAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "nli_app", "data", "snli")
 REAL = os.path.join(SAMPLE, "snli_1.0_sample_dev.jsonl")
@@ -87,3 +87,26 @@ def test_malformed_txt_names_file_and_line(tmp_path):
     path.write_text("gold_label\tsentence1\n")
     with pytest.raises(ValueError, match=r"s\.txt:1: header lacks"):
         snli.read_snli(str(path))
+
+
+def test_non_utf8_input_names_file_and_line(tmp_path):
+    """A Latin-1 byte on line 2 of any text reader's input: ValueError file:line, not a bare UnicodeDecodeError."""
+    good = open(snli.sample_path("dev"), encoding="utf-8").readline()
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(good.encode() + b'{"sentence1": "caf\xe9"}\n')
+    with pytest.raises(ValueError, match=r"latin1.jsonl:2: not UTF-8 \(byte 0xe9 at column 19\)") as raised:
+        snli.read_snli(str(path))
+    assert not isinstance(raised.value, UnicodeDecodeError)
+    with pytest.raises(ValueError, match=r"vocab.txt:5: not UTF-8"):
+        (tmp_path / "vocab.txt").write_bytes(b"_PAD_\n_UNK_\n_BOS_\n_EOS_\ncaf\xe9\n")
+        vocab.Vocabulary.load(str(tmp_path / "vocab.txt"))
+    with pytest.raises(ValueError, match=r"glove.txt:1: not UTF-8"):
+        (tmp_path / "glove.txt").write_bytes(b"caf\xe9 0.1 0.2\n")
+        glove.load_glove(str(tmp_path / "glove.txt"), vocab.Vocabulary(vocab.SPECIALS))
+
+
+def test_crlf_line_ends_read_like_lf(tmp_path):
+    lines = open(snli.sample_path("dev"), encoding="utf-8").read().splitlines()
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    assert snli.read_snli(str(path)).examples == snli.read_snli(snli.sample_path("dev")).examples

@@ -6,39 +6,34 @@ import sys
 
 import numpy as np
 import pytest
-from absl import flags
 
+from nli_app import cli
 from nli_app.nli import eval_nli, models, snli, train_nli
 
-FLAGS = flags.FLAGS
 # Feed-forward encoder/composition (Table 2 ablations 6 + 7) keeps tracing fast; the LSTM run is marked slow.
 TINY = ["--embedding_dim=8", "--hidden_units=8", "--batch_size=16", "--num_cpu_replicas=2", "--verbose=0",
         "--train_limit=96", "--log_every_steps=2", "--checkpoint_every_steps=3", "--num_heatmaps=1"]
 
 
-def _run(binary, argv):
-    """Runs ``binary`` (a train_nli / eval_nli function taking argv) with flags ``argv``; returns its results."""
-    FLAGS.unparse_flags()
-    FLAGS(["prog"] + argv)
-    try:
-        return binary(["prog"])
-    finally:
-        FLAGS.unparse_flags()
+def _train(argv):
+    """train_nli's work on the options its flags ``argv`` give (a fresh FlagValues, not the global FLAGS)."""
+    return train_nli.train_and_evaluate(train_nli.options_from_flags(cli.parse(train_nli.define_flags, argv)))
 
 
-def test_paper_recipe_is_the_default():
-    FLAGS.unparse_flags()
-    FLAGS(["prog", "--epochs=3"])
-    try:
-        train_nli.apply_paper_recipe()
-        recipe = (FLAGS.optimizer, FLAGS.learning_rate, FLAGS.global_clipnorm, FLAGS.batch_size)
-        assert recipe == ("adam", 4e-4, 10.0, 32)
-        assert FLAGS.epochs == 3  # given flags win
-        assert (FLAGS.embedding_dim, FLAGS.hidden_units, FLAGS.dropout, FLAGS.model) == (300, 300, 0.5, "esim")
-        assert os.path.exists(FLAGS.train_path) and os.path.exists(FLAGS.dev_path)
-    finally:
-        FLAGS.unparse_flags()
-    assert FLAGS["learning_rate"].default is None  # other binaries' defaults are untouched
+def _evaluate(argv):
+    return eval_nli.evaluate_file(eval_nli.options_from_flags(cli.parse(eval_nli.define_flags, argv)))
+
+
+def test_paper_recipe_is_the_default(tmp_path):
+    options = train_nli.options_from_flags(cli.parse(train_nli.define_flags, [f"--model_dir={tmp_path}",
+                                                                              "--epochs=3"]))
+    assert options.optimizer.name == "adam" and dict(options.optimizer.kwargs) == {"learning_rate": 4e-4,
+                                                                                  "global_clipnorm": 10.0}
+    assert options.batch.batch_size == 32 and options.loop.epochs == 3  # given flags win
+    assert train_nli.options_from_flags(cli.parse(train_nli.define_flags, [f"--model_dir={tmp_path}"])).loop.epochs \
+        == 20
+    assert (options.embedding_dim, options.hidden_units, options.dropout, options.model) == (300, 300, 0.5, "esim")
+    assert os.path.exists(options.train_path) and os.path.exists(options.dev_path)
 
 
 @pytest.mark.slow  # ~1 min on an idle 2-core machine (two trainings, three evaluations)
@@ -46,7 +41,7 @@ def test_train_eval_and_resume(tmp_path, capsys):
     model_dir = str(tmp_path / "run")
     flagfile = tmp_path / "tiny.flags"
     flagfile.write_text("\n".join(TINY + ["--ablation=ffn_encoding,ffn_inference", "--epochs=1"]) + "\n")
-    first = _run(train_nli.train_and_evaluate, [f"--flagfile={flagfile}", f"--model_dir={model_dir}"])
+    first = _train([f"--flagfile={flagfile}", f"--model_dir={model_dir}"])
     for name in ("model.keras", "vocab.txt", "config.json", "results.json", "confusion_dev.png",
                  "heatmaps/example000_premise_attention.png", "checkpoints/checkpoint"):
         assert os.path.exists(os.path.join(model_dir, name)), name
@@ -62,8 +57,7 @@ def test_train_eval_and_resume(tmp_path, capsys):
     # eval_nli on the saved model reproduces the test figures exactly.
     output = str(tmp_path / "eval.json")
     test_path = snli.sample_path("test")
-    evaluated = _run(eval_nli.evaluate_file,
-                     [f"--model_dir={model_dir}", f"--data_path={test_path}", f"--output_json={output}"])
+    evaluated = _evaluate([f"--model_dir={model_dir}", f"--data_path={test_path}", f"--output_json={output}"])
     assert evaluated["accuracy"] == first["test"]["accuracy"]
     assert evaluated["confusion_matrix"] == first["test"]["confusion_matrix"]
     assert json.load(open(output))["num_examples"] == len(snli.read_snli(test_path))
@@ -74,7 +68,7 @@ def test_train_eval_and_resume(tmp_path, capsys):
     assert f"accuracy: {evaluated['accuracy']:.4f}" in binary.stdout
 
     # Resume: a second epoch continues from the checkpoint (history keeps epoch 1, the vocabulary is reused).
-    _run(train_nli.train_and_evaluate, [f"--flagfile={flagfile}", f"--model_dir={model_dir}", "--epochs=2"])
+    _train([f"--flagfile={flagfile}", f"--model_dir={model_dir}", "--epochs=2"])
     history = json.load(open(os.path.join(model_dir, "history.json")))
     assert len(history["val_accuracy"]) == 2
     steps_per_epoch = 96 // 16
@@ -86,17 +80,24 @@ def test_train_eval_and_resume(tmp_path, capsys):
 
 
 def test_bad_flags_are_reported(tmp_path):
-    from absl import app
-    with pytest.raises(app.UsageError, match="--members"):
-        _run(train_nli.train_and_evaluate, [f"--model_dir={tmp_path}", "--model=him"])
-    with pytest.raises(app.UsageError, match="--data_path"):
-        _run(eval_nli.evaluate_file, [f"--model_dir={tmp_path}"])
+    with pytest.raises(cli.UsageError, match="--members"):
+        _train([f"--model_dir={tmp_path}", "--model=him"])
+    with pytest.raises(cli.UsageError, match="--ablation applies to --model=esim only"):
+        _train([f"--model_dir={tmp_path}", "--model=tree", "--ablation=no_avg_max"])
+    with pytest.raises(cli.UsageError, match="--ablation: unknown"):
+        _train([f"--model_dir={tmp_path}", "--ablation=no_such"])
+    with pytest.raises(cli.UsageError, match="--train_path=.*missing.jsonl: no such file"):
+        _train([f"--model_dir={tmp_path}", f"--train_path={tmp_path / 'missing.jsonl'}"])
+    with pytest.raises(cli.UsageError, match="--bucket_boundaries: expected increasing"):
+        _train([f"--model_dir={tmp_path}", "--bucket_boundaries=8,4"])
+    with pytest.raises(cli.UsageError, match="--data_path is required"):
+        _evaluate([f"--model_dir={tmp_path}"])
     with pytest.raises(FileNotFoundError, match="missing"):
-        _run(eval_nli.evaluate_file, [f"--model_dir={tmp_path}", f"--data_path={snli.sample_path('dev')}"])
+        _evaluate([f"--model_dir={tmp_path}", f"--data_path={snli.sample_path('dev')}"])
 
 
 @pytest.mark.slow  # tracing the LSTM training step takes most of it
 def test_esim_lstm_trains_and_scores(tmp_path):
-    result = _run(train_nli.train_and_evaluate, TINY + [f"--model_dir={tmp_path}", "--epochs=1"])
+    result = _train(TINY + [f"--model_dir={tmp_path}", "--epochs=1"])
     assert 0.0 <= result["dev"]["accuracy"] <= 1.0
     assert os.path.exists(tmp_path / "heatmaps" / "example000_premise_gate_norms.png")

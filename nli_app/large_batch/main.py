@@ -10,15 +10,21 @@ Experiments (a positional sub-command or ``--experiment``, comma-separated, or `
 ``<name>.json`` and PNGs into ``--output_dir`` and TensorBoard summaries under ``--output_dir/logs``. Rerunning the
 same command after a kill resumes: finished runs are reused, unfinished ones continue from their checkpoints.
 """
+import dataclasses
 import json
 import os
 
-from absl import app, flags, logging
+import numpy as np
+from absl import flags, logging
 
-from nli_app.absl_flags import define_once
-from nli_app.large_batch import mnist, perf_model
+from nli_app import cli
+from nli_app.large_batch import (cifar, mnist, parametric_plots, perf_model, remedies, sb_vs_lb, sweep, timit,
+                                 trajectory, warm_start)
+from nli_app.large_batch.augmentation import image_shape_of
+from nli_app.large_batch.networks import NETWORKS
+from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings, atomic_json, regime_batch_sizes
 from nli_app.train import flags as train_flags
-from nli_app.large_batch.study import regime_batch_sizes
+from nli_app.train.strategy import make_strategy
 
 EXPERIMENTS = ("sb_vs_lb", "parametric", "sweep", "warm_start", "trajectory", "remedies", "perf_model")
 DEFAULT_NETWORK = {"mnist": "F1", "timit": "F2", "cifar10": "C1", "cifar100": "C3"}
@@ -27,58 +33,176 @@ PAPER = {"F1": {"SB": "train 99.66 +- 0.05%  test 98.03 +- 0.07%  sharpness eps=
                 "LB": "train 99.92 +- 0.01%  test 97.81 +- 0.07%  sharpness eps=1e-3: 205.14 +- 69.52, "
                       "eps=5e-4: 42.90 +- 17.14"}}
 
-FLAGS = flags.FLAGS
-# The trainer's shared flags (--optimizer, --learning_rate, --epochs, --max_steps, --num_cpu_replicas,
-# --checkpoint_every_steps, --verbose, ...) come from nli_app.train.flags; this binary's own are defined below,
-# each only if no other module of the process defined it first (absl flags are process-global).
-DEFAULTS = {"epochs": 10, "verbose": 0}  # this binary's defaults for shared flags the user did not set
+
+def define_study_flags(flag_values=flags.FLAGS, **defaults):
+    """The data, regimes and sharpness settings of a study (shared with ``bench/large_batch_f1.py``)."""
+    cli.define_group(flag_values, defaults, [
+        (flags.DEFINE_enum, "dataset", "mnist", "data format of --data_path",
+         dict(enum_values=sorted(DEFAULT_NETWORK))),
+        (flags.DEFINE_string, "data_path", None, "MNIST .npz or idx directory, CIFAR pickle directory, TIMIT .npz; "
+         "none: the shipped sklearn-digits stand-in for MNIST", {}),
+        (flags.DEFINE_enum, "network", None, "network (none: the paper's network for --dataset)",
+         dict(enum_values=list(NETWORKS))),
+        (flags.DEFINE_integer, "num_train", 0, "use the first N training examples (0 = all)", dict(lower_bound=0)),
+        (flags.DEFINE_integer, "num_test", 0, "use the first N test examples (0 = all)", dict(lower_bound=0)),
+        (flags.DEFINE_string, "output_dir", "runs/large_batch",
+         "where JSON, PNG, TensorBoard logs and checkpoints go (a rerun resumes from them)", {}),
+        (flags.DEFINE_integer, "sb_batch_size", -1, "small batch; -1: 256, or N/64 (at least 8) when the training "
+         "set has fewer than 16,384 examples", dict(lower_bound=-1)),
+        (flags.DEFINE_integer, "lb_batch_size", 0, "large batch; 0: 10% of the training set (the paper's LB)",
+         dict(lower_bound=0)),
+        (flags.DEFINE_integer, "trials", 2, "trials per regime (seeds 0..N-1)", dict(lower_bound=1)),
+        (flags.DEFINE_integer, "patience", 3, "stop when the training loss has not improved for this many epochs "
+         "(0 = never)", dict(lower_bound=0)),
+        (flags.DEFINE_bool, "recalibrate_bn", True, "recompute BatchNorm statistics on the training set before "
+         "measuring", {}),
+        (flags.DEFINE_list, "epsilons", ["1e-3", "5e-4"], "sharpness box sizes (Table 3)", {}),
+        (flags.DEFINE_list, "subspace_dims", ["full"],
+         "sharpness spaces: 'full' (A = I) and/or p (a random n x p A, Table 4)", {}),
+        (flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations per sharpness measurement",
+         dict(lower_bound=1)),
+        (flags.DEFINE_integer, "sharpness_examples", 0, "training examples in the sharpness objective (0 = all)",
+         dict(lower_bound=0)),
+    ])
 
 
-define_once(flags.DEFINE_list, "experiment", [], f"experiments to run: {', '.join(EXPERIMENTS)} or 'all'")
-define_once(flags.DEFINE_enum, "dataset", "mnist", sorted(DEFAULT_NETWORK), "data format of --data_path")
-define_once(flags.DEFINE_string, "data_path", None, "MNIST .npz or idx directory, CIFAR pickle directory, TIMIT .npz; "
-            "default: the shipped sklearn-digits stand-in for MNIST")
-define_once(flags.DEFINE_string, "network", None, "F1, F2, C1-C4 (default: the paper's network for --dataset)")
-define_once(flags.DEFINE_integer, "num_train", 0, "use the first N training examples (0 = all)")
-define_once(flags.DEFINE_integer, "num_test", 0, "use the first N test examples (0 = all)")
-define_once(flags.DEFINE_string, "output_dir", None, "where JSON, PNG, TensorBoard logs and checkpoints go "
-            "(default: runs/large_batch)")
-define_once(flags.DEFINE_integer, "sb_batch_size", -1, "small batch; -1: 256, or N/64 (at least 8) when the training "
-            "set has fewer than 16,384 examples")
-define_once(flags.DEFINE_integer, "lb_batch_size", 0, "large batch; 0: 10% of the training set (the paper's LB)")
-define_once(flags.DEFINE_integer, "trials", 2, "trials per regime (seeds 0..N-1)")
-define_once(flags.DEFINE_integer, "patience", 3, "stop when the training loss has not improved for this many epochs "
-            "(0 = never)")
-define_once(flags.DEFINE_bool, "recalibrate_bn", True, "recompute BatchNorm statistics on the training set before "
-            "measuring")
-define_once(flags.DEFINE_list, "epsilons", ["1e-3", "5e-4"], "sharpness box sizes (Table 3)")
-define_once(flags.DEFINE_list, "subspace_dims", ["full"],
-            "sharpness spaces: 'full' (A = I) and/or p (a random n x p A, Table 4)")
-define_once(flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations per sharpness measurement")
-define_once(flags.DEFINE_integer, "sharpness_examples", 0, "training examples in the sharpness objective (0 = all)")
-define_once(flags.DEFINE_integer, "num_alphas", 25, "points on the parametric paths, alpha in [-1, 2]")
-define_once(flags.DEFINE_list, "sweep_batch_sizes", [], "batch sizes of the sweep (default: SB, 4 sizes between, LB)")
-define_once(flags.DEFINE_integer, "warm_epochs", 3, "SB warm-up epochs for the warm-start experiment")
-define_once(flags.DEFINE_list, "remedies", ["augmentation", "conservative", "adversarial", "dynamic_sampling"],
-            "remedies to run")
-define_once(flags.DEFINE_float, "proximal_lambda", 1e-3, "conservative training: lambda of the proximal term")
-define_once(flags.DEFINE_integer, "inner_steps", 3, "conservative training: optimizer steps per batch")
-define_once(flags.DEFINE_float, "adversarial_epsilon", 0.02, "adversarial training: FGSM step")
-define_once(flags.DEFINE_integer, "max_shift", -1, "data augmentation: largest translation in pixels; -1: image side / "
-            "14 (2 for MNIST and CIFAR, 1 for the 8x8 digits)")
-define_once(flags.DEFINE_integer, "stage_epochs", 1, "dynamic sampling: epochs per batch-size stage")
-define_once(flags.DEFINE_list, "perf_batch_ratios", ["0.01", "0.05", "0.1", "0.5"], "Appendix C: B_s / B_l values")
-define_once(flags.DEFINE_list, "perf_efficiencies", ["0.1", "0.2", "0.5", "1.0"], "Appendix C: f_s(P) values")
+def define_flags(flag_values=flags.FLAGS):
+    """large_batch's own flags, the study group and the shared optimizer / loop groups (10 epochs, no progbar)."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_list("experiment", [], f"experiments to run: {', '.join(EXPERIMENTS)} or 'all' (or give them as "
+                      "positional arguments)", **define)
+    define_study_flags(flag_values)
+    flags.DEFINE_integer("num_alphas", 25, "parametric: points on the paths, alpha in [-1, 2]", lower_bound=2,
+                         **define)
+    flags.DEFINE_list("sweep_batch_sizes", [], "sweep: batch sizes (default: SB, 4 sizes between, LB)", **define)
+    flags.DEFINE_integer("warm_epochs", 3, "warm_start: SB warm-up epochs", lower_bound=0, **define)
+    flags.DEFINE_list("remedies", list(remedies.REMEDIES), "remedies to run", **define)
+    flags.DEFINE_float("proximal_lambda", 1e-3, "remedies, conservative training: lambda of the proximal term",
+                       lower_bound=0.0, **define)
+    flags.DEFINE_integer("inner_steps", 3, "remedies, conservative training: optimizer steps per batch",
+                         lower_bound=1, **define)
+    flags.DEFINE_float("adversarial_epsilon", 0.02, "remedies, adversarial training: FGSM step", lower_bound=0.0,
+                       **define)
+    flags.DEFINE_integer("max_shift", -1, "remedies, data augmentation: largest translation in pixels; -1: image "
+                         "side / 14 (2 for MNIST and CIFAR, 1 for the 8x8 digits)", lower_bound=-1, **define)
+    flags.DEFINE_integer("stage_epochs", 1, "remedies, dynamic sampling: epochs per batch-size stage",
+                         lower_bound=1, **define)
+    flags.DEFINE_list("perf_batch_ratios", ["0.01", "0.05", "0.1", "0.5"], "perf_model (Appendix C): B_s / B_l values",
+                      **define)
+    flags.DEFINE_list("perf_efficiencies", ["0.1", "0.2", "0.5", "1.0"], "perf_model (Appendix C): f_s(P) values",
+                      **define)
+    train_flags.define_optimizer_flags(flag_values)
+    train_flags.define_loop_flags(flag_values, epochs=10, verbose=0)
 
 
-def _shared(name):
-    """A shared trainer flag's value, with this binary's default when the user did not set it."""
-    return FLAGS[name].value if FLAGS[name].present or name not in DEFAULTS else DEFAULTS[name]
+@dataclasses.dataclass(frozen=True)
+class StudyOptions:
+    """The study group's values (see ``define_study_flags``)."""
+    dataset: str
+    data_path: str | None
+    network: str
+    num_train: int
+    num_test: int
+    output_dir: str
+    sb_batch_size: int
+    lb_batch_size: int
+    trials: int
+    patience: int
+    recalibrate_bn: bool
+    sharpness: SharpnessSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class LargeBatchOptions:
+    """Everything large_batch is told on its command line (defaults: ``define_flags``)."""
+    experiments: tuple
+    study: StudyOptions
+    optimizer: train_flags.OptimizerOptions
+    loop: train_flags.LoopOptions
+    num_alphas: int
+    sweep_batch_sizes: tuple
+    warm_epochs: int
+    remedies: tuple
+    remedy_settings: remedies.RemedySettings
+    max_shift: int  # -1: image side / 14
+    perf_batch_ratios: tuple
+    perf_efficiencies: tuple
+
+
+def _floats(flag_values, name, positive=True):
+    try:
+        values = tuple(float(v) for v in flag_values[name].value)
+    except ValueError:
+        raise cli.UsageError(f"--{name}: expected numbers, got {','.join(flag_values[name].value)}") from None
+    if not values or (positive and min(values) <= 0):
+        raise cli.UsageError(f"--{name}: expected positive numbers, got {','.join(flag_values[name].value)}")
+    return values
+
+
+def _subspace_dims(flag_values):
+    dims = []
+    for value in flag_values.subspace_dims:
+        if value == "full":
+            dims.append(None)
+        elif value.isdigit() and int(value) > 0:
+            dims.append(int(value))
+        else:
+            raise cli.UsageError(f"--subspace_dims: expected 'full' or a positive integer, got {value!r}")
+    if not dims:
+        raise cli.UsageError("--subspace_dims: give 'full' and/or positive integers")
+    return tuple(dims)
+
+
+def study_options(flag_values=flags.FLAGS):
+    """StudyOptions from the study group; UsageError for a bad value or a missing --data_path."""
+    data_path = flag_values.data_path
+    if data_path and not os.path.exists(data_path):
+        raise cli.UsageError(f"--data_path={data_path}: no such file or directory")
+    return StudyOptions(
+        dataset=flag_values.dataset, data_path=data_path,
+        network=flag_values.network or DEFAULT_NETWORK[flag_values.dataset], num_train=flag_values.num_train,
+        num_test=flag_values.num_test, output_dir=flag_values.output_dir, sb_batch_size=flag_values.sb_batch_size,
+        lb_batch_size=flag_values.lb_batch_size, trials=flag_values.trials, patience=flag_values.patience,
+        recalibrate_bn=flag_values.recalibrate_bn,
+        sharpness=SharpnessSettings(epsilons=_floats(flag_values, "epsilons"),
+                                    subspace_dims=_subspace_dims(flag_values),
+                                    max_iterations=flag_values.sharpness_iterations,
+                                    num_examples=flag_values.sharpness_examples or None))
+
+
+def _experiments(flag_values, args):
+    names = list(flag_values.experiment) + list(args)
+    if not names:
+        raise cli.UsageError(f"name an experiment: one of {', '.join(EXPERIMENTS)} or 'all'")
+    if "all" in names:
+        return EXPERIMENTS
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise cli.UsageError(f"unknown experiment(s) {unknown}; choose from {', '.join(EXPERIMENTS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def options_from_flags(flag_values=flags.FLAGS, args=()):
+    """LargeBatchOptions from the parsed flags and the positional experiment names ``args``."""
+    unknown = sorted(set(flag_values.remedies) - set(remedies.REMEDIES))
+    if unknown:
+        raise cli.UsageError(f"--remedies: unknown {unknown}; choose from {', '.join(remedies.REMEDIES)}")
+    return LargeBatchOptions(
+        experiments=_experiments(flag_values, args), study=study_options(flag_values),
+        optimizer=train_flags.optimizer_options(flag_values), loop=train_flags.loop_options(flag_values),
+        num_alphas=flag_values.num_alphas,
+        sweep_batch_sizes=cli.increasing_ints(flag_values, "sweep_batch_sizes"), warm_epochs=flag_values.warm_epochs,
+        remedies=tuple(flag_values.remedies),
+        remedy_settings=remedies.RemedySettings(proximal_lambda=flag_values.proximal_lambda,
+                                                inner_steps=flag_values.inner_steps,
+                                                adversarial_epsilon=flag_values.adversarial_epsilon,
+                                                stage_epochs=flag_values.stage_epochs),
+        max_shift=flag_values.max_shift, perf_batch_ratios=_floats(flag_values, "perf_batch_ratios"),
+        perf_efficiencies=_floats(flag_values, "perf_efficiencies"))
 
 
 def load_splits(dataset, path):
     """Splits of ``dataset`` read from ``path`` with the real-format loaders."""
-    from nli_app.large_batch import cifar, timit  # pylint: disable=import-outside-toplevel
     if dataset == "mnist":
         return mnist.load(path)
     if dataset == "cifar10":
@@ -88,98 +212,90 @@ def load_splits(dataset, path):
     return timit.load(path)
 
 
+def make_study(options: StudyOptions, train_settings: TrainSettings, strategy):
+    """``(study, {"SB": b_s, "LB": b_l})`` for the study group's options."""
+    splits = load_splits(options.dataset, options.data_path or mnist.SAMPLE_PATH)
+    splits = splits.subset(options.num_train or None, options.num_test or None)
+    logging.info("%s: %d train / %d test examples of shape %s, %d classes, network %s", splits.source,
+                 len(splits.y_train), len(splits.y_test), splits.input_shape, splits.num_classes, options.network)
+    study = Study(splits, options.network, options.output_dir, train_settings, options.sharpness, strategy=strategy)
+    batches = regime_batch_sizes(len(splits.y_train), options.sb_batch_size, options.lb_batch_size)
+    logging.info("regimes: %s", batches)
+    return study, batches
+
+
+def train_settings(options: StudyOptions, optimizer, loop):
+    """The study's TrainSettings from the study, optimizer and loop options."""
+    return TrainSettings(optimizer=optimizer.name, optimizer_kwargs=optimizer.kwargs, epochs=loop.epochs,
+                         max_steps=loop.max_steps, checkpoint_every_steps=loop.checkpoint_every_steps,
+                         log_every_steps=loop.log_every_steps, patience=options.patience or None,
+                         verbose=loop.verbose, recalibrate_bn=options.recalibrate_bn)
+
+
 def sweep_sizes(sb, lb, values):
-    if values:
-        return [int(v) for v in values]
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    return sorted({int(round(b)) for b in np.geomspace(sb, lb, 6)})
+    return list(values) if values else sorted({int(round(b)) for b in np.geomspace(sb, lb, 6)})
 
 
-def _experiments(argv):
-    names = list(FLAGS.experiment) + list(argv[1:])
-    if not names:
-        raise app.UsageError(f"name an experiment: one of {', '.join(EXPERIMENTS)} or 'all'")
-    if "all" in names:
-        return list(EXPERIMENTS)
-    unknown = [n for n in names if n not in EXPERIMENTS]
-    if unknown:
-        raise app.UsageError(f"unknown experiment(s) {unknown}; choose from {', '.join(EXPERIMENTS)}")
-    return names
-
-
-def run_perf_model(output_dir):
-    from nli_app.large_batch.study import atomic_json  # pylint: disable=import-outside-toplevel
-    rows = perf_model.table([float(v) for v in FLAGS.perf_batch_ratios], [float(v) for v in FLAGS.perf_efficiencies])
+def run_perf_model(options: LargeBatchOptions):
+    rows = perf_model.table(list(options.perf_batch_ratios), list(options.perf_efficiencies))
     print(perf_model.format_table(rows))
-    atomic_json(os.path.join(output_dir, "perf_model.json"), {"rows": rows})
+    atomic_json(os.path.join(options.study.output_dir, "perf_model.json"), {"rows": rows})
     return {"rows": rows}
 
 
-def main(argv):
-    names = _experiments(argv)
-    output_dir = FLAGS.output_dir or "runs/large_batch"
+def _run_experiment(name, options, study, batches):
+    if name == "sb_vs_lb":
+        result = sb_vs_lb.run(study, batches, trials=options.study.trials)
+        print(sb_vs_lb.format_rows(result, PAPER.get(options.study.network)))
+    elif name == "parametric":
+        result = parametric_plots.run(study, batches, num_alphas=options.num_alphas)
+    elif name == "sweep":
+        result = sweep.run(study, sweep_sizes(batches["SB"], batches["LB"], options.sweep_batch_sizes))
+    elif name == "warm_start":
+        result = warm_start.run(study, batches["SB"], batches["LB"], warm_epochs=options.warm_epochs)
+    elif name == "trajectory":
+        result = trajectory.run(study, batches)
+        print(f"distance ratio ||x_s - x0|| / ||x_l - x0|| = {result['distance_ratio_sb_over_lb']:.3f}")
+    else:  # remedies
+        shift = options.max_shift
+        if shift < 0:
+            shift = max(1, image_shape_of(study.splits.input_shape)[0] // 14)
+        settings = dataclasses.replace(options.remedy_settings, max_shift=shift)
+        result = remedies.run(study, batches, remedies=options.remedies, settings=settings)
+    return result
+
+
+def run_experiments(options: LargeBatchOptions):
+    """The binary's work: runs ``options.experiments``; returns ``{experiment: results}``."""
+    output_dir = options.study.output_dir
     os.makedirs(output_dir, exist_ok=True)
     results = {}
-    if "perf_model" in names:
-        results["perf_model"] = run_perf_model(output_dir)
-        names.remove("perf_model")
+    names = [n for n in options.experiments if n != "perf_model"]
+    if "perf_model" in options.experiments:
+        results["perf_model"] = run_perf_model(options)
     if not names:
-        return
-    # pylint: disable=import-outside-toplevel
-    from nli_app.large_batch import parametric_plots, remedies, sb_vs_lb, sweep, trajectory, warm_start
-    from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings
-    # pylint: enable=import-outside-toplevel
-
-    strategy = train_flags.strategy_from_flags()
-    splits = load_splits(FLAGS.dataset, FLAGS.data_path or mnist.SAMPLE_PATH)
-    splits = splits.subset(FLAGS.num_train or None, FLAGS.num_test or None)
-    network = FLAGS.network or DEFAULT_NETWORK[FLAGS.dataset]
-    logging.info("%s: %d train / %d test examples of shape %s, %d classes, network %s", splits.source,
-                 len(splits.y_train), len(splits.y_test), splits.input_shape, splits.num_classes, network)
-    study = Study(
-        splits, network, output_dir,
-        TrainSettings(optimizer=FLAGS.optimizer,
-                      optimizer_kwargs=tuple(sorted(train_flags.optimizer_kwargs_from_flags().items())),
-                      epochs=_shared("epochs"), max_steps=FLAGS.max_steps or None,
-                      checkpoint_every_steps=FLAGS.checkpoint_every_steps or None,
-                      log_every_steps=FLAGS.log_every_steps, patience=FLAGS.patience or None,
-                      verbose=_shared("verbose"), recalibrate_bn=FLAGS.recalibrate_bn),
-        SharpnessSettings(epsilons=tuple(float(e) for e in FLAGS.epsilons),
-                          subspace_dims=tuple(None if d == "full" else int(d) for d in FLAGS.subspace_dims),
-                          max_iterations=FLAGS.sharpness_iterations,
-                          num_examples=FLAGS.sharpness_examples or None),
-        strategy=strategy)
-    batches = regime_batch_sizes(len(splits.y_train), FLAGS.sb_batch_size, FLAGS.lb_batch_size)
-    logging.info("regimes: %s", batches)
+        return results
+    strategy = make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)
+    study, batches = make_study(options.study, train_settings(options.study, options.optimizer, options.loop),
+                                strategy)
     for name in names:
         logging.info("experiment %s", name)
-        if name == "sb_vs_lb":
-            results[name] = sb_vs_lb.run(study, batches, trials=FLAGS.trials)
-            print(sb_vs_lb.format_rows(results[name], PAPER.get(network)))
-        elif name == "parametric":
-            results[name] = parametric_plots.run(study, batches, num_alphas=FLAGS.num_alphas)
-        elif name == "sweep":
-            results[name] = sweep.run(study, sweep_sizes(batches["SB"], batches["LB"], FLAGS.sweep_batch_sizes))
-        elif name == "warm_start":
-            results[name] = warm_start.run(study, batches["SB"], batches["LB"], warm_epochs=FLAGS.warm_epochs)
-        elif name == "trajectory":
-            results[name] = trajectory.run(study, batches)
-            print(f"distance ratio ||x_s - x0|| / ||x_l - x0|| = {results[name]['distance_ratio_sb_over_lb']:.3f}")
-        elif name == "remedies":
-            from nli_app.large_batch.augmentation import image_shape_of  # pylint: disable=C0415
-            shift = FLAGS.max_shift if FLAGS.max_shift >= 0 else max(1, image_shape_of(splits.input_shape)[0] // 14)
-            settings = remedies.RemedySettings(max_shift=shift, proximal_lambda=FLAGS.proximal_lambda,
-                                               inner_steps=FLAGS.inner_steps,
-                                               adversarial_epsilon=FLAGS.adversarial_epsilon,
-                                               stage_epochs=FLAGS.stage_epochs)
-            results[name] = remedies.run(study, batches, remedies=FLAGS.remedies, settings=settings)
+        try:
+            results[name] = _run_experiment(name, options, study, batches)
+        except KeyboardInterrupt:
+            raise cli.Interrupted(f"in experiment {name} (finished runs and checkpoints are in {output_dir})") from None
     with open(os.path.join(output_dir, "results_index.json"), "w") as f:
-        json.dump({"experiments": sorted(results), "network": network, "data": splits.source,
+        json.dump({"experiments": sorted(results), "network": options.study.network, "data": study.splits.source,
                    "batch_sizes": batches}, f, indent=2)
+    return results
+
+
+def main(argv):
+    run_experiments(options_from_flags(flags.FLAGS, argv[1:]))
 
 
 def run():
-    app.run(main)
+    cli.run(main, define_flags, __doc__)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import dataclasses
 import json
 import os
 
+from nli_app.nli.text_lines import numbered_lines
+
 LABELS = ("entailment", "neutral", "contradiction")
 LABEL_IDS = {label: i for i, label in enumerate(LABELS)}
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "snli")
@@ -133,13 +135,12 @@ def read_snli(path, limit=None):
     """Reads an SNLI ``.jsonl`` or ``.txt`` file; ``limit`` keeps the first N kept examples."""
     records = _txt_records if path.endswith(".txt") else _jsonl_records
     examples, dropped = [], 0
-    with open(path, encoding="utf-8") as f:
-        for number, record in records(path, enumerate(f, start=1)):
-            example = _example(record, f"{path}:{number}")
-            if example is None:
-                dropped += 1
-                continue
-            examples.append(example)
-            if limit is not None and len(examples) >= limit:
-                break
+    for number, record in records(path, numbered_lines(path)):
+        example = _example(record, f"{path}:{number}")
+        if example is None:
+            dropped += 1
+            continue
+        examples.append(example)
+        if limit is not None and len(examples) >= limit:
+            break
     return SnliSplit(path=os.fspath(path), examples=examples, num_dropped=dropped)

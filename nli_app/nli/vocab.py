@@ -13,6 +13,8 @@ character. (PTB's directional quotes ``` `` ''`` are not reproduced: ``"`` stays
 import collections
 import re
 
+from nli_app.nli.text_lines import numbered_lines
+
 PAD, UNK, BOS, EOS = "_PAD_", "_UNK_", "_BOS_", "_EOS_"
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
@@ -67,8 +69,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path):
-        with open(path, encoding="utf-8") as f:
-            tokens = [line.rstrip("\n") for line in f]
+        tokens = [line.rstrip("\n") for _, line in numbered_lines(path)]
         try:
             return cls(tokens)
         except ValueError as e:
