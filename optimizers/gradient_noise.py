@@ -50,12 +50,12 @@ class GradientNoise(keras.optimizers.Optimizer):
         eta: the noise scale eta of eq. 35.
         gamma: the annealing exponent gamma of eq. 35.
         seed: integer seed of the noise.
-        summed_gradients: True: the gradients handed to `apply` are already summed over replicas (add the noise
-            once); False: they are per-replica shares the inner optimizer sums (add 1 / num_replicas of it on each
-            replica); None: decide from the tf.distribute context (see Distribution).
+        summed_gradients: True: the gradients handed to `apply` are already the sum over replicas wherever it is
+            called, so the noise is added whole; False: the share follows the tf.distribute context (see
+            Distribution).
     """
 
-    def __init__(self, inner_optimizer, eta=0.01, gamma=0.55, seed=0, summed_gradients=None, name=None, **kwargs):
+    def __init__(self, inner_optimizer, eta=0.01, gamma=0.55, seed=0, summed_gradients=False, name=None, **kwargs):
         if kwargs:
             raise ValueError(f"GradientNoise takes no base-optimizer arguments ({', '.join(kwargs)}); "
                              "set them on the inner optimizer")
@@ -70,7 +70,7 @@ class GradientNoise(keras.optimizers.Optimizer):
         self.eta = eta
         self.gamma = gamma
         self.seed = int(seed)
-        self.summed_gradients = summed_gradients
+        self.summed_gradients = bool(summed_gradients)
         self._variable_shapes = None
 
     def build(self, var_list):

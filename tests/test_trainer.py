@@ -52,11 +52,16 @@ def fit(replicas, model_dir=None, build=mlp, data=None, callbacks=None, **overri
     return trainer, history
 
 
-def test_two_replicas_equal_one_replica_on_the_same_global_batch():
+@pytest.fixture(scope="module")
+def replica_runs():
+    """The same run on 1 and on 2 replicas: (trainer, history) each."""
+    return fit(1), fit(2)
+
+
+def test_two_replicas_equal_one_replica_on_the_same_global_batch(replica_runs):
     # 27 examples, batch 8: the last batch of 3 is split 2 + 1; global-norm clipping at 0.3 is active, so the
     # clipping must see the all-reduced gradient for the runs to agree.
-    one, history_one = fit(1)
-    two, history_two = fit(2)
+    (one, history_one), (two, history_two) = replica_runs
     assert two.strategy.num_replicas_in_sync == 2
     assert int(two.step) == 8 and int(two.optimizer.iterations.numpy()) == 8
     assert_same_weights(weights(one), weights(two))
@@ -138,10 +143,10 @@ def test_compute_loss_override_adds_its_term_once_over_replicas():
     np.testing.assert_allclose(trainer.model.get_weights()[1], b, rtol=1e-4, atol=1e-5)
 
 
-def test_evaluate_and_predict_match_numpy_with_an_empty_replica():
+def test_evaluate_and_predict_match_numpy_with_an_empty_replica(replica_runs):
     # 25 examples in batches of 8: the last batch holds one example, so one replica gets none.
     x, y = classification_data(25)
-    trainer, _ = fit(2, epochs=1)
+    trainer = replica_runs[1][0]
     probabilities = trainer.predict(x)
     assert probabilities.shape == (25, 3)
     np.testing.assert_allclose(probabilities, trainer.model(x).numpy(), rtol=1e-5, atol=1e-6)

@@ -317,7 +317,10 @@ class Trainer:
         its path or None."""
         if not self.config.model_dir:
             return None
-        path = self._checkpointer(callbacks).restore()
+        return self._restore(self._checkpointer(callbacks))
+
+    def _restore(self, checkpointer):
+        path = checkpointer.restore()
         if path:
             logging.info("restored %s (step %d, epoch %d)", path, int(self.step), int(self.epoch))
         return path
@@ -347,8 +350,7 @@ class Trainer:
         checkpointer, history = None, History()
         if config.model_dir:
             checkpointer = self._checkpointer(user_callbacks)
-            if checkpointer.restore():
-                logging.info("resumed at step %d, epoch %d", int(self.step), int(self.epoch))
+            self._restore(checkpointer)
             history = History.resume(config.model_dir, int(self.epoch))
         progress = Progress(config.model_dir, strategy_lib.is_chief(self.strategy), config.log_every_steps,
                             progbar=show_bar)
