@@ -46,6 +46,9 @@ import traceback
 
 from absl import app, flags, logging
 
+# Flags that define_group defines belong to the module that calls it (the group's module, for --help).
+flags.disclaim_key_flags()
+
 # Console script name -> the binary's module (each has define_flags and run; see the module docstring).
 BINARIES = {
     "optimizer_paths": "optimizers.optimizer_paths",
@@ -65,7 +68,7 @@ EXIT_INTERRUPTED = 130
 DATA_ERRORS = (ValueError, OSError)
 # A line of C++ absl/TensorFlow logging ("I0000 00:00:1796.. 10121 port.cc:153] ...") and the start-up lines around
 # them (absl's "before InitializeLog" notice, cpu_feature_guard's second line).
-_NATIVE_LOG_LINE = re.compile(r"([IWE]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] |WARNING: All log messages before "
+_NATIVE_LOG_LINE = re.compile(r"([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] |WARNING: All log messages before "
                               r"absl::InitializeLog\(\)|To enable the following instructions: )")
 
 
@@ -161,10 +164,6 @@ def help_text(define_flags, doc, prog):
             "tracebacks), --helpfull (every flag of every library, TensorFlow's too).")
 
 
-def _prog():
-    return os.path.splitext(os.path.basename(sys.argv[0]))[0] or "binary"
-
-
 def _fail(prog, code, error, verbose):
     if verbose:
         traceback.print_exc()
@@ -206,7 +205,7 @@ def _guarded(main, prog):
 def run(main, define_flags, doc, argv=None):
     """Runs a binary: defines its flags, answers --help, parses, calls ``main(argv)`` with the errors above."""
     argv = list(sys.argv if argv is None else argv)
-    prog = _prog()
+    prog = os.path.splitext(os.path.basename(argv[0]))[0]
     args = argv[1:argv.index("--")] if "--" in argv else argv[1:]
     if any(arg in HELP_ARGS for arg in args):
         print(help_text(define_flags, doc, prog))
