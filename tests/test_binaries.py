@@ -157,8 +157,9 @@ def _cases(tmp):
 
 
 def _run(argv):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))  # this process's modules (Bazel)
     return subprocess.run(_console_script(argv[0]) + argv[1:], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT)
+                          cwd=ROOT, env=env)
 
 
 @pytest.fixture(scope="module")
