@@ -1,8 +1,9 @@
 """Annealed Gaussian gradient noise (Neelakantan et al., 2015), Ruder (2016) eq. 34-35."""
 import keras
 from keras import ops
-from keras.src.losses.loss import scale_loss_for_distribution
-from keras.src.saving import serialization_lib
+
+import optimizers
+from optimizers.replicas import summed_replicas
 
 _INT32_MODULUS = 2**31 - 1
 
@@ -38,20 +39,23 @@ class GradientNoise(keras.optimizers.Optimizer):
     Distribution: the noise is drawn statelessly from (seed, variable index, t), so every replica draws the same
     sample. Under `model.fit` each replica hands over its share of the gradient and the optimizer sums the shares,
     so each replica adds the noise scaled by 1 / num_replicas (the factor Keras scales each replica's loss by) and
-    the sum carries exactly one N(0, sigma_t^2) sample, the same one a single device would add. A caller that hands
-    over gradients already summed across replicas (nli_app's Trainer) sets `summed_gradients = True`, and the
-    noise is added unscaled. With
-    gradient accumulation every micro-batch of an update gets the same sample, so the averaged gradient does too.
-    A sparse gradient becomes dense (the noise touches every element, as eq. 34 says).
+    the sum carries exactly one N(0, sigma_t^2) sample, the same one a single device would add. Gradients applied
+    outside a replica context (nli_app's Trainer applies the summed gradient in cross-replica context) are
+    already the sum, and the noise is added unscaled. `summed_gradients` overrides that choice. With gradient
+    accumulation every micro-batch of an update gets the same sample, so the averaged gradient does too. A sparse
+    gradient becomes dense (the noise touches every element, as eq. 34 says).
 
     Args:
         inner_optimizer: the optimizer applying the noisy gradients, or a name for `optimizers.get`.
         eta: the noise scale eta of eq. 35.
         gamma: the annealing exponent gamma of eq. 35.
         seed: integer seed of the noise.
+        summed_gradients: True: the gradients handed to `apply` are already summed over replicas (add the noise
+            once); False: they are per-replica shares the inner optimizer sums (add 1 / num_replicas of it on each
+            replica); None: decide from the tf.distribute context (see Distribution).
     """
 
-    def __init__(self, inner_optimizer, eta=0.01, gamma=0.55, seed=0, name=None, **kwargs):
+    def __init__(self, inner_optimizer, eta=0.01, gamma=0.55, seed=0, summed_gradients=None, name=None, **kwargs):
         if kwargs:
             raise ValueError(f"GradientNoise takes no base-optimizer arguments ({', '.join(kwargs)}); "
                              "set them on the inner optimizer")
@@ -59,19 +63,20 @@ class GradientNoise(keras.optimizers.Optimizer):
             raise ValueError(f"eta and gamma must be non-negative, got eta={eta}, gamma={gamma}")
         super().__init__(learning_rate=0.0, name=name)
         if isinstance(inner_optimizer, str):
-            from optimizers import get  # a name means one of this package's optimizers; lazy: get imports us
-            inner_optimizer = get(inner_optimizer)
+            inner_optimizer = optimizers.get(inner_optimizer)
         if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
             raise ValueError(f"inner_optimizer must be an optimizer or its name, got {inner_optimizer!r}")
         self.inner_optimizer = inner_optimizer
         self.eta = eta
         self.gamma = gamma
         self.seed = int(seed)
-        self.summed_gradients = False
+        self.summed_gradients = summed_gradients
+        self._variable_shapes = None
 
     def build(self, var_list):
         self.inner_optimizer.build(var_list)
         super().build(var_list)
+        self._variable_shapes = [tuple(v.shape) for v in var_list]
 
     @property
     def variables(self):
@@ -99,20 +104,21 @@ class GradientNoise(keras.optimizers.Optimizer):
             with keras.name_scope(self.name, caller=self):
                 self.build(trainable_variables)
             self.built = True
-        variables = self.inner_optimizer._trainable_variables if trainable_variables is None else trainable_variables
+        shapes = self._variable_shapes if trainable_variables is None else [v.shape for v in trainable_variables]
+        replicas = 1 if self.summed_gradients else summed_replicas()
         step = self.inner_optimizer.iterations
         sigma = self.stddev(step)
         counter = ops.mod(ops.cast(step, "int64"), _INT32_MODULUS)
         noisy = []
-        for index, (grad, variable) in enumerate(zip(grads, variables)):
+        for index, (grad, shape) in enumerate(zip(grads, shapes)):
             if grad is None:
                 noisy.append(None)
                 continue
             seed = _CounterSeed((self.seed * 1_000_003 + index) % _INT32_MODULUS, counter)
-            noise = keras.random.normal(variable.shape, stddev=1.0, dtype=grad.dtype, seed=seed)
+            noise = keras.random.normal(shape, stddev=1.0, dtype=grad.dtype, seed=seed)
             noise = ops.multiply(noise, ops.cast(sigma, grad.dtype))
-            if not self.summed_gradients:
-                noise = scale_loss_for_distribution(noise)
+            if replicas > 1:  # each replica adds its share; the inner optimizer's sum carries one sample
+                noise = ops.multiply(noise, ops.cast(1.0 / replicas, grad.dtype))
             noisy.append(ops.add(grad, noise))
         self.inner_optimizer.apply(noisy, trainable_variables)
 
@@ -121,11 +127,11 @@ class GradientNoise(keras.optimizers.Optimizer):
 
     def get_config(self):
         return {"name": self.name, "eta": self.eta, "gamma": self.gamma, "seed": self.seed,
-                "inner_optimizer": serialization_lib.serialize_keras_object(self.inner_optimizer)}
+                "summed_gradients": self.summed_gradients,
+                "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer)}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        inner = serialization_lib.deserialize_keras_object(config.pop("inner_optimizer"),
-                                                           custom_objects=custom_objects)
+        inner = keras.saving.deserialize_keras_object(config.pop("inner_optimizer"), custom_objects=custom_objects)
         return cls(inner, **config)

@@ -1,5 +1,7 @@
 """Pieces of the large-batch experiments: Appendix C model, parametric paths, BatchNorm recalibration, stopping,
 augmentation and the remedies' trainers."""
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import tensorflow as tf
 from nli_app.large_batch import parametric, perf_model
 from nli_app.large_batch.evaluation import evaluate, recalibrate_batchnorm
 from nli_app.large_batch.splits import Splits
-from nli_app.large_batch.study import LossPlateauStop, regime_batch_sizes
+from nli_app.large_batch.study import loss_plateau_stop, regime_batch_sizes
 
 
 def test_perf_model_against_hand_computed_numbers():
@@ -85,7 +87,7 @@ def test_recalibrate_batchnorm_sets_population_statistics():
 
 
 def test_loss_plateau_stop():
-    stop = LossPlateauStop(2)
+    stop = loss_plateau_stop(2)
     stop.set_model(_softmax_model(0))
     stop.model.stop_training = False
     for epoch, loss in enumerate([1.0, 0.5, 0.6, 0.4, 0.45]):
@@ -135,23 +137,27 @@ def _train(trainer_cls, seed=0, steps=6, batch_fn=None, optimizer="sgd", lr=0.1)
 
 
 def test_conservative_training_proximal_term():
-    from nli_app.large_batch.conservative import conservative_trainer, repeating_batch_fn
+    from nli_app.large_batch.conservative import ConservativeTrainer, repeating_batch_fn
     from nli_app.train.trainer import Trainer
+
+    def conservative(lam, inner_steps):
+        return functools.partial(ConservativeTrainer, proximal_lambda=lam, inner_steps=inner_steps)
+
     plain_start, plain_end = _train(Trainer)
     # inner_steps = 1: the anchor is the current point at every step, the proximal gradient is 0 -> plain SGD.
-    _, same = _train(conservative_trainer(100.0, 1), batch_fn=repeating_batch_fn(1))
+    _, same = _train(conservative(100.0, 1), batch_fn=repeating_batch_fn(1))
     np.testing.assert_allclose(same, plain_end, rtol=1e-5, atol=1e-6)
     # A strong pull back to x_k over 3 inner steps on each batch keeps the iterate much closer to the start.
-    _, pulled = _train(conservative_trainer(8.0, 3), batch_fn=repeating_batch_fn(3), steps=18)
-    _, free = _train(conservative_trainer(0.0, 3), batch_fn=repeating_batch_fn(3), steps=18)
+    _, pulled = _train(conservative(8.0, 3), batch_fn=repeating_batch_fn(3), steps=18)
+    _, free = _train(conservative(0.0, 3), batch_fn=repeating_batch_fn(3), steps=18)
     assert np.linalg.norm(pulled - plain_start) < 0.6 * np.linalg.norm(free - plain_start)
 
 
 def test_adversarial_training():
-    from nli_app.large_batch.adversarial import adversarial_trainer
+    from nli_app.large_batch.adversarial import AdversarialTrainer
     from nli_app.train.trainer import Trainer
     _, plain = _train(Trainer)
-    _, zero_eps = _train(adversarial_trainer(0.0))  # x_adv = x: the loss is the clean loss
+    _, zero_eps = _train(functools.partial(AdversarialTrainer, epsilon=0.0))  # x_adv = x: the clean loss
     np.testing.assert_allclose(zero_eps, plain, rtol=1e-5, atol=1e-6)
-    _, adv = _train(adversarial_trainer(0.5))
+    _, adv = _train(functools.partial(AdversarialTrainer, epsilon=0.5))
     assert np.max(np.abs(adv - plain)) > 1e-3

@@ -6,6 +6,7 @@ import tensorflow as tf
 import keras
 
 import optimizers
+from optimizers.replicas import summed_replicas
 
 ETA, GAMMA = 0.3, 0.55
 
@@ -46,6 +47,8 @@ def test_sigma_schedule_and_config_round_trip():
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert isinstance(restored, optimizers.GradientNoise) and isinstance(restored.inner_optimizer, optimizers.Adam)
     assert restored.get_config() == optimizer.get_config()
+    summed = optimizers.GradientNoise(optimizers.Adam(), summed_gradients=True)
+    assert keras.optimizers.deserialize(keras.optimizers.serialize(summed)).summed_gradients is True
     assert isinstance(optimizers.GradientNoise("nadam").inner_optimizer, optimizers.Nadam)
     with pytest.raises(ValueError, match="inner_optimizer"):
         optimizers.GradientNoise(0.1)
@@ -72,6 +75,16 @@ def _fit(strategy):
     x, y = rng.normal(size=(40, 4)).astype("float32"), rng.normal(size=(40, 3)).astype("float32")
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     return model.get_weights()
+
+
+def test_the_noise_share_follows_the_distribution_context():
+    # In a replica context (model.fit) the inner optimizer sums 2 shares; elsewhere the gradient is used as given.
+    strategy = two_cpu_replicas()
+    assert summed_replicas() == 1
+    shares = strategy.run(lambda: tf.constant(summed_replicas()))
+    assert [int(v) for v in strategy.experimental_local_results(shares)] == [2, 2]
+    with strategy.scope():
+        assert summed_replicas() == 1  # cross-replica context, where nli_app's trainer applies the summed gradient
 
 
 def test_two_replicas_add_the_same_noise_as_one_device():

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from nli_app.nli import esim
 from nli_app.sharpness import box_bounds, box_sharpness, model_sharpness, random_subspace
 
 F0 = 0.7  # f at the minimiser; Metric 2.1 divides by 1 + f(x)
@@ -167,7 +168,6 @@ def test_flat_objective_gradient_matches_finite_differences_with_batchnorm():
 @pytest.mark.slow
 def test_model_sharpness_runs_on_esim():
     """ESIM (dict inputs, masks, LSTMs, an Embedding's sparse gradient) is just another Keras model."""
-    esim = pytest.importorskip("nli_app.nli.esim")
     rng = np.random.default_rng(0)
     model = esim.build_esim(vocab_size=30, embedding_dim=6, hidden_units=5)
     premise = rng.integers(4, 30, (12, 7)).astype(np.int32)

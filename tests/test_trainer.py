@@ -119,7 +119,8 @@ class ProximalTrainer(Trainer):
 
     def compute_loss(self, model, x, y, training):
         kernel = model.trainable_variables[0]
-        return super().compute_loss(model, x, y, training) + 0.5 * 0.3 * tf.reduce_sum(tf.square(kernel))
+        loss, y_pred = super().compute_loss(model, x, y, training)
+        return loss + 0.5 * 0.3 * tf.reduce_sum(tf.square(kernel)), y_pred
 
 
 def test_compute_loss_override_adds_its_term_once_over_replicas():
@@ -150,7 +151,7 @@ def test_evaluate_and_predict_match_numpy_with_an_empty_replica():
     np.testing.assert_allclose(result["accuracy"], (probabilities.argmax(1) == y).mean(), rtol=1e-6)
 
 
-def test_dict_features_with_padding_batch_fn():
+def test_dict_features_with_padding_batch_fn_and_a_progress_bar(capsys, caplog):
     lengths = [3, 1, 4, 2, 5, 2, 3, 1, 4, 2, 3]
     rng = np.random.default_rng(0)
     examples = [({"tokens": rng.integers(1, 20, n).astype("int32"), "extra": rng.normal(size=2).astype("float32")},
@@ -172,11 +173,19 @@ def test_dict_features_with_padding_batch_fn():
         return keras.Model({"tokens": tokens, "extra": extra}, keras.layers.Dense(2, activation="softmax")(hidden))
 
     config = TrainerConfig(optimizer="adam", optimizer_kwargs={"learning_rate": 0.01}, global_batch_size=4,
-                           epochs=2, verbose=0)
+                           epochs=2, verbose=1, log_every_steps=1)
     trainer = Trainer(build, config, strategy=make_strategy(num_cpu_replicas=2), batch_fn=batch_fn,
                       loss=keras.losses.SparseCategoricalCrossentropy())
+    caplog.set_level("INFO", logger="absl")
     history = trainer.fit(dataset, validation_data=dataset)
     assert int(trainer.step) == 6 and 4 in batch_sizes
+    # tf.data cannot tell the number of padded batches of a generator: the bar's target is counted, not "Unknown";
+    # with the bar on, per-step values go to TensorBoard only and each epoch ends with one log line.
+    bar = capsys.readouterr().out
+    assert "3/3" in bar and "Unknown" not in bar and "examples_per_sec" in bar
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if m.startswith("step ")]
+    assert len([m for m in messages if m.startswith("epoch ") and "examples/s" in m]) == 2
     assert np.isfinite(history["val_loss"]).all() and len(history["accuracy"]) == 2
     probabilities = trainer.predict(dataset)
     one_by_one = np.concatenate([trainer.model({k: v[None] for k, v in f.items()}).numpy() for f, _ in examples])
@@ -324,5 +333,8 @@ def test_bad_inputs_raise_clear_errors():
         trainer.fit(tf.data.Dataset.from_tensor_slices(x))
     with pytest.raises(ValueError, match="outside strategy.scope"):
         Trainer(mlp, TrainerConfig(optimizer=keras.optimizers.SGD()), strategy=make_strategy(num_cpu_replicas=2))
+    with pytest.raises(ValueError, match="LossScaleOptimizer"):
+        Trainer(mlp, TrainerConfig(optimizer=lambda: keras.optimizers.LossScaleOptimizer(optimizers.SGD())),
+                strategy=make_strategy(num_cpu_replicas=2))
     with pytest.raises(ValueError, match="global_batch_size"):
         TrainerConfig(global_batch_size=0)

@@ -6,24 +6,27 @@ through a ``compute_loss`` override of the trainer; evaluation uses the clean lo
 """
 import tensorflow as tf
 
+from nli_app.train.trainer import Trainer
 
-def adversarial_trainer(epsilon, alpha=0.5):
-    """A Trainer subclass training on clean and FGSM-perturbed inputs."""
-    from nli_app.train.trainer import Trainer  # pylint: disable=import-outside-toplevel
 
-    class AdversarialTrainer(Trainer):
-        """Trainer with FGSM adversarial examples in every training batch."""
+class AdversarialTrainer(Trainer):
+    """Trainer with FGSM adversarial examples in every training batch.
 
-        def compute_loss(self, model, x, y, training):
-            if not training:
-                return super().compute_loss(model, x, y, training)
-            if not isinstance(x, tf.Tensor) or not x.dtype.is_floating:
-                raise ValueError("adversarial training needs a single floating-point input tensor")
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                clean = super().compute_loss(model, x, y, training)
-            x_adv = x + epsilon * tf.sign(tf.stop_gradient(tape.gradient(clean, x)))
-            adv = super().compute_loss(model, x_adv, y, training)
-            return alpha * clean + (1.0 - alpha) * adv
+    Args (beyond ``Trainer``'s): ``epsilon``, the FGSM step; ``alpha``, the weight of the clean loss.
+    """
 
-    return AdversarialTrainer
+    def __init__(self, *args, epsilon, alpha=0.5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epsilon, self.alpha = epsilon, alpha
+
+    def compute_loss(self, model, x, y, training):
+        if not training:
+            return super().compute_loss(model, x, y, training)
+        if not isinstance(x, tf.Tensor) or not x.dtype.is_floating:
+            raise ValueError("adversarial training needs a single floating-point input tensor")
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            clean, y_pred = super().compute_loss(model, x, y, training)
+        x_adv = x + self.epsilon * tf.sign(tf.stop_gradient(tape.gradient(clean, x)))
+        adv, _ = super().compute_loss(model, x_adv, y, training)
+        return self.alpha * clean + (1.0 - self.alpha) * adv, y_pred

@@ -65,10 +65,3 @@ def load_cifar100(directory, label_mode="fine"):
     if label_mode not in ("fine", "coarse"):
         raise ValueError(f"label_mode must be 'fine' or 'coarse', got {label_mode!r}")
     return _load(directory, ("train",), ("test",), f"{label_mode}_labels", 100 if label_mode == "fine" else 20)
-
-
-def write_batch(path, images, labels, label_key="labels"):
-    """Write images uint8 [N, 32, 32, 3] and labels as a CIFAR python pickle (for tests and small samples)."""
-    data = np.asarray(images, np.uint8).transpose(0, 3, 1, 2).reshape(len(images), 3072)
-    with open(path, "wb") as f:
-        pickle.dump({b"batch_label": b"sample", b"data": data, label_key.encode(): list(map(int, labels))}, f)

@@ -8,6 +8,8 @@ row, and the anchor x_k is refreshed to the current weights at the first of them
 """
 import tensorflow as tf
 
+from nli_app.train.trainer import Trainer
+
 
 def repeating_batch_fn(inner_steps):
     """``batch_fn`` that yields every batch ``inner_steps`` times consecutively (the inner iterations on B_k)."""
@@ -17,39 +19,33 @@ def repeating_batch_fn(inner_steps):
     return batch_fn
 
 
-def conservative_trainer(lam, inner_steps):
-    """A Trainer subclass adding lambda/2 ||x - x_k||^2 to the training loss."""
-    from nli_app.train.trainer import Trainer  # pylint: disable=import-outside-toplevel
+class ConservativeTrainer(Trainer):
+    """Trainer with the proximal term lambda/2 ||x - x_k||^2 of conservative training (use it with
+    ``repeating_batch_fn(inner_steps)``).
 
-    class ConservativeTrainer(Trainer):
-        """Trainer with the proximal term of conservative training."""
+    Args (beyond ``Trainer``'s): ``proximal_lambda``, the lambda above; ``inner_steps``, steps per batch B_k.
+    """
 
-        def _make_anchors(self):
-            on_write, first = tf.VariableSynchronization.ON_WRITE, tf.VariableAggregation.ONLY_FIRST_REPLICA
-            with self.strategy.scope():
-                self._anchors = [tf.Variable(tf.convert_to_tensor(v), trainable=False, synchronization=on_write,
-                                             aggregation=first) for v in self.model.trainable_variables]
-                self._inner = tf.Variable(0, trainable=False, dtype=tf.int64, synchronization=on_write,
-                                          aggregation=first)
+    def __init__(self, *args, proximal_lambda, inner_steps, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.proximal_lambda, self.inner_steps = proximal_lambda, inner_steps
+        on_write, first = tf.VariableSynchronization.ON_WRITE, tf.VariableAggregation.ONLY_FIRST_REPLICA
+        with self.strategy.scope():
+            self._anchors = [tf.Variable(tf.convert_to_tensor(v), trainable=False, synchronization=on_write,
+                                         aggregation=first) for v in self.model.trainable_variables]
+            self._inner = tf.Variable(0, trainable=False, dtype=tf.int64, synchronization=on_write,
+                                      aggregation=first)
 
-        def compute_loss(self, model, x, y, training):
-            loss = super().compute_loss(model, x, y, training)
-            if not training:
-                return loss
-            if not hasattr(self, "_anchors"):
-                raise RuntimeError("ConservativeTrainer.fit must create the anchors before the first step")
-            refresh = tf.equal(self._inner % inner_steps, 0)
-            weights = [tf.convert_to_tensor(v) for v in model.trainable_variables]
-            penalty = []
-            for anchor, w in zip(self._anchors, weights):
-                anchor.assign(tf.where(refresh, w, anchor))
-                penalty.append(tf.reduce_sum(tf.square(w - tf.stop_gradient(tf.convert_to_tensor(anchor)))))
-            self._inner.assign_add(1)
-            # Written as on one device: the trainer weights each replica's loss by its share of the batch.
-            return loss + (0.5 * lam) * tf.add_n(penalty)
-
-        def fit(self, *args, **kwargs):
-            self._make_anchors()
-            return super().fit(*args, **kwargs)
-
-    return ConservativeTrainer
+    def compute_loss(self, model, x, y, training):
+        loss, y_pred = super().compute_loss(model, x, y, training)
+        if not training:
+            return loss, y_pred
+        refresh = tf.equal(self._inner % self.inner_steps, 0)
+        weights = [tf.convert_to_tensor(v) for v in model.trainable_variables]
+        penalty = []
+        for anchor, w in zip(self._anchors, weights):
+            anchor.assign(tf.where(refresh, w, anchor))
+            penalty.append(tf.reduce_sum(tf.square(w - tf.stop_gradient(tf.convert_to_tensor(anchor)))))
+        self._inner.assign_add(1)
+        # Written as on one device: the trainer weights each replica's loss by its share of the batch.
+        return loss + (0.5 * self.proximal_lambda) * tf.add_n(penalty), y_pred

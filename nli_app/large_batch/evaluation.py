@@ -1,5 +1,6 @@
 """Loss and accuracy of a Keras model on numpy data (mean cross-entropy of softmax outputs), in inference mode,
 batched; the f of the parametric plots (Figure 3) and the per-regime accuracies (Table 2)."""
+import keras
 import numpy as np
 
 
@@ -17,6 +18,13 @@ def evaluate(model, x, y, batch_size=4096):
     return {"loss": nll / len(y), "accuracy": correct / len(y)}
 
 
+def _all_layers(layer):
+    """``layer``'s sublayers, nested models' included, depth first."""
+    for sub in getattr(layer, "layers", ()):
+        yield sub
+        yield from _all_layers(sub)
+
+
 def recalibrate_batchnorm(model, x, max_examples=10000):
     """Set every BatchNorm layer's moving mean and variance to the statistics of (up to ``max_examples`` of) x.
 
@@ -25,11 +33,10 @@ def recalibrate_batchnorm(model, x, max_examples=10000):
     pass in training mode with momentum 0 and Dropout off writes the exact population statistics, layer by layer.
     Applied to every run's final weights before it is measured, SB and LB alike.
     """
-    import keras  # pylint: disable=import-outside-toplevel
-    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms:
         return model
-    drops = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+    drops = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.Dropout)]
     saved = [(layer, layer.momentum) for layer in norms], [(layer, layer.rate) for layer in drops]
     try:
         for layer in norms:

@@ -21,8 +21,9 @@ from nli_app import cli
 from nli_app.large_batch import (cifar, mnist, parametric_plots, perf_model, remedies, sb_vs_lb, sweep, timit,
                                  trajectory, warm_start)
 from nli_app.large_batch.augmentation import image_shape_of
+from nli_app.large_batch.io import atomic_json
 from nli_app.large_batch.networks import NETWORKS
-from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings, atomic_json, regime_batch_sizes
+from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings, regime_batch_sizes
 from nli_app.train import flags as train_flags
 from nli_app.train.strategy import make_strategy
 

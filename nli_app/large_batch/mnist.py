@@ -46,15 +46,6 @@ def read_idx(path):
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
-def write_idx(path, array):
-    """Write a uint8 array in idx format (used by tests and tools that convert data)."""
-    array = np.asarray(array, np.uint8)
-    with open(path, "wb") as f:
-        f.write(bytes([0, 0, 0x08, array.ndim]))
-        f.write(np.asarray(array.shape, ">u4").tobytes())
-        f.write(array.tobytes())
-
-
 def _images(x, where):
     x = np.asarray(x)
     if x.ndim != 3:

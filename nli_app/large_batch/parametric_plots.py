@@ -4,7 +4,7 @@ import numpy as np
 from nli_app import summary
 from nli_app.large_batch import parametric, plots, tb
 from nli_app.large_batch.sb_vs_lb import regime_runs
-from nli_app.large_batch.study import atomic_json
+from nli_app.large_batch.io import atomic_json
 
 
 def run(study, batch_sizes, num_alphas=25, paths=parametric.PATHS):

@@ -10,10 +10,14 @@ with accuracy and sharpness next to the SB and LB baselines of seed 0:
   (the optimizer state restarts at every stage).
 """
 import dataclasses
+import functools
 
 from nli_app.large_batch import plots, tb
+from nli_app.large_batch.adversarial import AdversarialTrainer
+from nli_app.large_batch.augmentation import augmenting_batch_fn, image_shape_of
+from nli_app.large_batch.conservative import ConservativeTrainer, repeating_batch_fn
+from nli_app.large_batch.io import atomic_json
 from nli_app.large_batch.sb_vs_lb import regime_runs
-from nli_app.large_batch.study import atomic_json
 
 REMEDIES = ("augmentation", "conservative", "adversarial", "dynamic_sampling")
 
@@ -30,18 +34,17 @@ class RemedySettings:
 def _train(study, remedy, sb, lb, settings, seed):
     name = f"remedy_{remedy}_seed{seed}"
     if remedy == "augmentation":
-        from nli_app.large_batch.augmentation import augmenting_batch_fn, image_shape_of  # pylint: disable=C0415
         flip = image_shape_of(study.splits.input_shape)[-1] == 3
         return study.train(name, lb, seed=seed, batch_fn=augmenting_batch_fn(
             study.splits.input_shape, settings.max_shift, flip=flip, seed=seed))
     if remedy == "conservative":
-        from nli_app.large_batch.conservative import conservative_trainer, repeating_batch_fn  # pylint: disable=C0415
-        return study.train(name, lb, seed=seed,
-                           trainer_cls=conservative_trainer(settings.proximal_lambda, settings.inner_steps),
+        trainer_cls = functools.partial(ConservativeTrainer, proximal_lambda=settings.proximal_lambda,
+                                        inner_steps=settings.inner_steps)
+        return study.train(name, lb, seed=seed, trainer_cls=trainer_cls,
                            batch_fn=repeating_batch_fn(settings.inner_steps))
     if remedy == "adversarial":
-        from nli_app.large_batch.adversarial import adversarial_trainer  # pylint: disable=import-outside-toplevel
-        return study.train(name, lb, seed=seed, trainer_cls=adversarial_trainer(settings.adversarial_epsilon))
+        return study.train(name, lb, seed=seed, trainer_cls=functools.partial(
+            AdversarialTrainer, epsilon=settings.adversarial_epsilon))
     if remedy == "dynamic_sampling":
         run, batch, weights, stage = None, sb, None, 0
         while True:

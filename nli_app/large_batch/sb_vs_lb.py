@@ -6,6 +6,7 @@ then reports train/test accuracy and sharpness; mean +- std per regime.
 import numpy as np
 
 from nli_app.large_batch import plots, tb
+from nli_app.large_batch.io import atomic_json
 
 
 def regime_runs(study, batch_sizes, trials):
@@ -43,7 +44,6 @@ def run(study, batch_sizes, trials=2):
             "sharpness": _stats([study.primary_sharpness(m["sharpness"]) for m in measurements]),
             "sharpness_by_setting": {k: _stats([m["sharpness"][k]["value"] for m in measurements]) for k in keys},
         }
-    from nli_app.large_batch.study import atomic_json  # pylint: disable=import-outside-toplevel
     atomic_json(study.path("sb_vs_lb.json"), result)
     plots.regimes(result["summary"], study.path("sb_vs_lb.png"), title=f"{study.network}: SB vs LB")
     return result

@@ -11,12 +11,15 @@ import json
 import os
 
 import keras
-import numpy as np
 from absl import logging
 
+from nli_app import summary
 from nli_app.large_batch import networks
 from nli_app.large_batch.evaluation import evaluate, recalibrate_batchnorm
+from nli_app.large_batch.io import atomic_json, load_weights, save_weights
 from nli_app.sharpness import model_sharpness
+from nli_app.train.early_stopping import EarlyStopping
+from nli_app.train.trainer import Trainer, TrainerConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,30 +42,6 @@ class TrainSettings:
     verbose: int = 0                     # 1: Keras progress bar (the trainer logs steps with rates anyway)
     recalibrate_bn: bool = True          # see evaluation.recalibrate_batchnorm
     patience: int | None = 3             # stop when the training loss has not improved for this many epochs
-
-
-def atomic_json(path, obj):
-    """Write ``obj`` as JSON to ``path`` so that a kill never leaves a half-written file."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=float)
-    os.replace(tmp, path)
-
-
-def save_weights(path, weights):
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, *weights)
-    os.replace(tmp, path)
-
-
-def load_weights(path):
-    with np.load(path) as data:
-        return [data[f"arr_{i}"] for i in range(len(data.files))]
-
-
-def flat(weights):
-    return np.concatenate([np.asarray(w, np.float64).ravel() for w in weights])
 
 
 @dataclasses.dataclass
@@ -128,7 +107,6 @@ class Study:
             with open(history_path) as f:
                 history = json.load(f)
             return Run(name, batch_size, seed, load_weights(weights_path), history, directory)
-        from nli_app.train.trainer import Trainer, TrainerConfig  # pylint: disable=import-outside-toplevel
         s = self.train_settings
         config = TrainerConfig(optimizer=s.optimizer, optimizer_kwargs=dict(s.optimizer_kwargs),
                                global_batch_size=int(batch_size), epochs=int(epochs or s.epochs),
@@ -149,7 +127,7 @@ class Study:
         trainer = cls(build_model, config, strategy=self.strategy, **kwargs)
         callbacks = list(callbacks)
         if s.patience:
-            callbacks.append(LossPlateauStop(s.patience))
+            callbacks.append(loss_plateau_stop(s.patience))
         logging.info("run %s: training %s, batch %d, seed %d, %s", name, self.network, batch_size, seed,
                      "warm start" if initial_weights is not None else "fresh start")
         # The trainer's batch_fn also batches validation data, so runs with a custom one (augmentation, repeated
@@ -172,7 +150,7 @@ class Study:
                 "test_accuracy": test["accuracy"]}
 
     def sharpness(self, weights, seed=0):
-        """{"eps=<e>/full" or "eps=<e>/p=<p>": result dict} for every configured setting."""
+        """{``summary.sharpness_tag("sharpness", e, p)``: result dict} for every configured setting."""
         s = self.sharpness_settings
         model = self.scratch_model(weights)
         out = {}
@@ -180,7 +158,7 @@ class Study:
             for p in s.subspace_dims:
                 result = model_sharpness(model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p,
                                          max_iterations=s.max_iterations, seed=seed, num_examples=s.num_examples)
-                out[setting_key(eps, p)] = result.to_json()
+                out[summary.sharpness_tag("sharpness", eps, p)] = result.to_json()
                 logging.info("sharpness eps=%g %s: %.4g (%d evaluations)", eps, "full" if p is None else f"p={p}",
                              result.value, result.evaluations)
         return out
@@ -188,7 +166,7 @@ class Study:
     def primary_sharpness(self, sharpness):
         """The value of the first configured setting (what sweeps and plots show)."""
         s = self.sharpness_settings
-        return sharpness[setting_key(s.epsilons[0], s.subspace_dims[0])]["value"]
+        return sharpness[summary.sharpness_tag("sharpness", s.epsilons[0], s.subspace_dims[0])]["value"]
 
     def measure(self, run):
         """Accuracy and sharpness of a run, cached next to its weights."""
@@ -220,33 +198,7 @@ def regime_batch_sizes(num_train, sb=-1, lb=0):
     return {"SB": int(sb), "LB": int(lb)}
 
 
-def setting_key(epsilon, subspace_dim):
-    return f"eps={float(epsilon):g}/" + ("full" if subspace_dim is None else f"p={int(subspace_dim)}")
-
-
-class LossPlateauStop(keras.callbacks.Callback):
+def loss_plateau_stop(patience):
     """Stop when the epoch's training loss has not improved for ``patience`` epochs ("until the loss stops
-    improving", Section 2.2). Its state is checkpointed by the trainer (``state_variables``), so a resumed run stops
-    where an uninterrupted one would."""
-
-    def __init__(self, patience):
-        super().__init__()
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        self.patience = int(patience)
-        self.best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
-        self.wait = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    def state_variables(self):
-        return {"best": self.best, "wait": self.wait}
-
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is None:
-            return
-        if loss < float(self.best) - 1e-6:
-            self.best.assign(loss)
-            self.wait.assign(0)
-        else:
-            self.wait.assign_add(1)
-            if int(self.wait) >= self.patience:
-                self.model.stop_training = True
+    improving", Section 2.2); checkpointed with the run, so a resumed run stops where an uninterrupted one would."""
+    return EarlyStopping("loss", patience=int(patience), mode="min", min_delta=1e-6)

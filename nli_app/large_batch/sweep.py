@@ -2,7 +2,7 @@
 from nli_app import summary
 from nli_app.large_batch import plots, tb
 from nli_app.large_batch.sb_vs_lb import run_name
-from nli_app.large_batch.study import atomic_json
+from nli_app.large_batch.io import atomic_json
 
 
 def run(study, batch_sizes, seed=0):

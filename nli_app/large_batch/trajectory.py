@@ -6,8 +6,9 @@ import os
 import keras
 import numpy as np
 
+from nli_app import summary
 from nli_app.large_batch import plots, tb
-from nli_app.large_batch.study import atomic_json, flat
+from nli_app.large_batch.io import atomic_json, flat
 
 
 class SharpnessAlongTraining(keras.callbacks.Callback):
@@ -48,7 +49,6 @@ def run(study, batch_sizes, seed=0):
                           "sharpness": [rec["sharpness"] for rec in records], "records": records}
         distances[regime] = float(np.linalg.norm(flat(study.trainable(r.weights)) - x0))
         with tb.writer(study.output_dir, "trajectory", regime):
-            from nli_app import summary  # pylint: disable=import-outside-toplevel
             s = study.sharpness_settings
             for rec in records:
                 summary.sharpness("sharpness_along_training", rec["sharpness"], step=rec["epoch"],

@@ -8,7 +8,7 @@ import os
 import keras
 
 from nli_app.large_batch import plots, tb
-from nli_app.large_batch.study import atomic_json, load_weights, save_weights
+from nli_app.large_batch.io import atomic_json, load_weights, save_weights
 
 
 class KeepIterates(keras.callbacks.Callback):

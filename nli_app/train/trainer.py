@@ -24,33 +24,31 @@ Gradient descent variants of the survey (section 2) are batch settings: ``global
 
 Distribution: each global batch is split across the replicas. Each replica computes its mean loss, weighted by
 its share ``n_local / n_global`` of the global batch, so the all-reduced gradient is exactly the gradient of the
-global-batch mean: 2 replicas give the same update as 1 on the same global batch. The trainer all-reduces the
-gradients itself and hands the optimizer the global gradient on every replica (the optimizer's own cross-replica
-sum is switched off), so clipping (``clipnorm``, ``global_clipnorm``) and gradient accumulation see the global
-gradient rather than one replica's share.
+global-batch mean: 2 replicas give the same update as 1 on the same global batch. The replicas' gradients are
+summed once and the optimizer is applied to the sum in cross-replica context (where a Keras optimizer does not sum
+again), so clipping (``clipnorm``, ``global_clipnorm``), gradient accumulation and ``optimizers.GradientNoise`` see
+the global gradient rather than one replica's share. (``keras.optimizers.LossScaleOptimizer`` only works in a
+replica context and is refused.)
 
-Resuming: ``model_dir/checkpoints`` holds the model's variables (Keras seed-generator states included, so dropout
-masks continue), the optimizer's variables (slots, iterations, learning rate), the running metrics, the step /
-epoch / step-in-epoch counters and the state of callbacks that expose ``state_variables()``. Every epoch's order
-is a function of ``(seed, epoch)`` (see ``data_order``), so a run restarted after a kill skips the batches it had
-already taken and ends with the same weights as an uninterrupted run.
+Resuming: see ``checkpointing`` for what ``model_dir/checkpoints`` holds. Every epoch's order is a function of
+``(seed, epoch)`` (see ``data_order``), so a run restarted after a kill skips the batches it had already taken and
+ends with the same weights as an uninterrupted run. Reports (TensorBoard, log lines, progress bar): ``progress``;
+the per-epoch history: ``history``.
 """
 import dataclasses
-import json
-import os
-import shutil
-import time
 from typing import Any, Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from keras.src.losses.loss import unscale_loss_for_distribution
 
 import optimizers
 from nli_app.train import data_order as data_order_lib
 from nli_app.train import strategy as strategy_lib
+from nli_app.train.checkpointing import Checkpointer, training_state
+from nli_app.train.history import History
+from nli_app.train.progress import Progress
 
 _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 
@@ -118,28 +116,12 @@ def _batch_size_of(y):
     return tf.shape(tf.nest.flatten(y)[0])[0]
 
 
-def _already_summed(grads_and_vars):
-    return list(grads_and_vars)
-
-
-def _sum_gradients_once(optimizer):
-    """Switch off the optimizer's own cross-replica gradient sum (the trainer hands it all-reduced gradients).
-
-    Applies to wrapped optimizers too (``LossScaleOptimizer``, ``optimizers.GradientNoise``): any attribute that is
-    itself a Keras optimizer.
-    """
-    seen = set()
-    stack = [optimizer]
-    while stack:
-        opt = stack.pop()
-        if id(opt) in seen:
-            continue
-        seen.add(id(opt))
-        if hasattr(opt, "_all_reduce_sum_gradients"):
-            opt._all_reduce_sum_gradients = _already_summed
-        if hasattr(opt, "summed_gradients"):  # optimizers.GradientNoise: add the noise once, not once per replica
-            opt.summed_gradients = True
-        stack.extend(v for v in vars(opt).values() if isinstance(v, keras.optimizers.Optimizer))
+def _per_example(loss):
+    """``loss`` with reduction None when it is a Keras mean loss: the trainer takes the mean itself, because a
+    Keras mean loss called in a replica context divides by the number of replicas (made for model.fit)."""
+    if isinstance(loss, keras.losses.Loss) and loss.reduction in _MEAN_REDUCTIONS:
+        return type(loss).from_config(dict(loss.get_config(), reduction=None))
+    return loss
 
 
 class Trainer:
@@ -161,6 +143,7 @@ class Trainer:
         self.config = config
         self.strategy = strategy or strategy_lib.make_strategy()
         self.loss = keras.losses.get(loss or "sparse_categorical_crossentropy")
+        self._example_loss = _per_example(self.loss)
         self.batch_fn = batch_fn or (lambda ds, n: ds.batch(n))
         self.data_order = data_order or (data_order_lib.Shuffle() if config.shuffle else data_order_lib.InOrder())
         keras.utils.set_random_seed(config.seed)
@@ -177,96 +160,89 @@ class Trainer:
                 _resolve_metric(m, self.loss) for m in metrics]
             self._eval_metrics = [keras.metrics.Mean(name="loss")] + [
                 _resolve_metric(m, self.loss) for m in metrics]
-        _sum_gradients_once(self.optimizer)
         # Callbacks written for model.fit read the optimizer from the model (learning-rate changes, ...).
         self.model.optimizer = self.optimizer
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
         self._traced_steps = {}
-        self._recorded_predictions = None
 
     # ----------------------------------------------------------------------------------------- building blocks
     def _make_optimizer(self):
         spec = self.config.optimizer
-        if callable(spec) and not isinstance(spec, keras.optimizers.Optimizer):
-            return spec()
         if isinstance(spec, keras.optimizers.Optimizer):
-            if getattr(spec, "_distribution_strategy", self.strategy) is not self.strategy:
+            if not self.strategy.extended.variable_created_in_scope(spec.iterations.value):
                 raise ValueError("the optimizer instance was created outside strategy.scope(); pass its name or a "
                                  "zero-argument factory in TrainerConfig.optimizer instead")
-            return spec
-        return optimizers.get(spec, **self.config.optimizer_kwargs)
+            optimizer = spec
+        elif callable(spec):
+            optimizer = spec()
+        else:
+            optimizer = optimizers.get(spec, **self.config.optimizer_kwargs)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            raise ValueError("keras.optimizers.LossScaleOptimizer sums the gradients over replicas itself and "
+                             "cannot apply the trainer's global gradient; train in float32 or bfloat16")
+        return optimizer
 
     def loss_value(self, y, y_pred):
-        """Mean loss over this replica's examples, as on one device (Keras' 1/replicas scaling undone)."""
-        value = self.loss(y, y_pred)
-        if getattr(self.loss, "reduction", None) in _MEAN_REDUCTIONS:
-            value = unscale_loss_for_distribution(value)
-        value = tf.cast(value, tf.float32)
-        if value.shape.rank:  # per-example values (a plain function, reduction None, or an empty batch)
+        """Mean loss over this replica's examples, as on one device."""
+        value = tf.cast(self._example_loss(y, y_pred), tf.float32)
+        if value.shape.rank:  # per-example values (also an empty batch)
             value = tf.math.divide_no_nan(tf.reduce_sum(value), tf.cast(tf.size(value), tf.float32))
         return value
 
     def compute_loss(self, model, x, y, training):
-        """This replica's loss: its mean over the replica's examples plus the model's regularisation losses.
+        """This replica's ``(loss, y_pred)``: the mean loss over the replica's examples plus the model's
+        regularisation losses, and the predictions the metrics are computed from.
 
-        Override to add terms (keep calling ``super().compute_loss``: the predictions of its first call in a step
-        feed the metrics). Write the loss as on one device; the trainer weights it by the replica's share of the
-        global batch, so a term that does not depend on the batch (a proximal penalty, ...) is counted once.
+        Override to add terms (call ``super().compute_loss`` and add to its loss). Write the loss as on one
+        device; the trainer weights it by the replica's share of the global batch, so a term that does not depend
+        on the batch (a proximal penalty, ...) is counted once.
         """
         y_pred = model(x, training=training)
-        if self._recorded_predictions is None:
-            self._recorded_predictions = y_pred
         loss = self.loss_value(y, y_pred)
         if model.losses:
             loss = loss + tf.add_n([tf.cast(l, tf.float32) for l in model.losses])
-        return loss
-
-    def _loss_and_predictions(self, x, y, training):
-        self._recorded_predictions = None
-        loss = self.compute_loss(self.model, x, y, training)
-        y_pred = self._recorded_predictions
-        self._recorded_predictions = None
         return loss, y_pred
 
-    def _update_metrics(self, metrics, loss, n_local, x, y, y_pred):
-        if y_pred is None:  # an override of compute_loss that did not call the model through super()
-            y_pred = self.model(x, training=False)
+    def _update_metrics(self, metrics, loss, n_local, y, y_pred):
         metrics[0].update_state(loss, sample_weight=n_local)
         for metric in metrics[1:]:
             metric.update_state(y, y_pred)
 
-    def _replica_train_step(self, x, y):
+    def _replica_gradients(self, x, y):
+        """This replica's share of the global-batch-mean gradient (None where a variable gets no gradient)."""
         ctx = tf.distribute.get_replica_context()
         n_local = tf.cast(_batch_size_of(y), tf.float32)
         n_global = ctx.all_reduce(tf.distribute.ReduceOp.SUM, n_local)
-        variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            loss, y_pred = self._loss_and_predictions(x, y, training=True)
-            share = loss * n_local / n_global
-            scaled = self.optimizer.scale_loss(share)
-        grads = tape.gradient(scaled, variables)
+            loss, y_pred = self.compute_loss(self.model, x, y, training=True)
+            scaled = self.optimizer.scale_loss(loss * n_local / n_global)
+        grads = tape.gradient(scaled, self.model.trainable_variables)
+        self._update_metrics(self._train_metrics, loss, n_local, y, y_pred)
+        return grads, n_global
+
+    def _distributed_train_step(self, batch):
+        """One update: the replicas' gradients are summed once, then the optimizer is applied in cross-replica
+        context, where it takes the gradient as given: clipping, gradient accumulation and ``GradientNoise`` see
+        the global gradient, and every replica's copy of the weights gets the same update."""
+        grads, n_global = self.strategy.run(self._replica_gradients, args=batch)
+        variables = self.model.trainable_variables
         present = [i for i, g in enumerate(grads) if g is not None]
-        reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
-        grads = list(grads)
+        reduced = self.strategy.extended.batch_reduce_to(
+            tf.distribute.ReduceOp.SUM, [(grads[i], variables[i].value) for i in present])
+        grads = [None] * len(variables)
         for i, g in zip(present, reduced):
             grads[i] = g
         norm = tf.linalg.global_norm([g for g in grads if g is not None])
         if self.optimizer.loss_scale_factor is not None:
             norm = norm / self.optimizer.loss_scale_factor
         self.optimizer.apply(grads, variables)
-        self._update_metrics(self._train_metrics, loss, n_local, x, y, y_pred)
-        return norm, n_global
-
-    def _distributed_train_step(self, batch):
-        norm, n_global = self.strategy.run(self._replica_train_step, args=batch)
-        local = self.strategy.experimental_local_results
-        return local(norm)[0], local(n_global)[0]
+        return norm, self.strategy.experimental_local_results(n_global)[0]
 
     def _replica_eval_step(self, x, y):
-        loss, y_pred = self._loss_and_predictions(x, y, training=False)
-        self._update_metrics(self._eval_metrics, loss, tf.cast(_batch_size_of(y), tf.float32), x, y, y_pred)
+        loss, y_pred = self.compute_loss(self.model, x, y, training=False)
+        self._update_metrics(self._eval_metrics, loss, tf.cast(_batch_size_of(y), tf.float32), y, y_pred)
 
     def _predict_batch(self, x):
         return self.model(x, training=False)
@@ -322,44 +298,30 @@ class Trainer:
         return batched
 
     def _steps_per_epoch(self, dataset, size, num_examples):
-        """Batches per epoch for the progress bar (None when ``batch_fn`` makes it unknowable statically)."""
+        """Batches per epoch (the progress bar's target); counted once when ``batch_fn`` hides it from tf.data."""
         n = int(self.batch_fn(dataset, size).cardinality())
         if n < 0:
-            return None
-        remainder = num_examples % size
-        if int(dataset.cardinality()) >= 0 and 0 < remainder < self.strategy.num_replicas_in_sync:
-            n -= 1  # dropped by _epoch_batches
+            return data_order_lib.cardinality(self._epoch_batches(dataset, size, 0))
+        if 0 < num_examples % size < self.strategy.num_replicas_in_sync:
+            n -= 1  # the last batch, too small to split, is dropped by _epoch_batches
         return n
 
-    # ---------------------------------------------------------------------------------------- checkpoints
-    def _checkpoint(self, callbacks=()):
-        objects = dict(
-            model_variables=[v.value for v in self.model.variables],
-            optimizer_variables=[v.value for v in self.optimizer.variables],
-            metric_variables=[v.value for m in self._train_metrics for v in m.variables],
-            step=self.step, epoch=self.epoch, step_in_epoch=self.step_in_epoch)
-        states = {f"{i}_{type(cb).__name__}": cb.state_variables() for i, cb in enumerate(callbacks)
-                  if hasattr(cb, "state_variables")}
-        if states:
-            objects["callbacks"] = states
-        return tf.train.Checkpoint(**objects)
-
-    def _checkpoint_dir(self):
-        suffix = strategy_lib.task_suffix(self.strategy)
-        base = os.path.join(self.config.model_dir, "checkpoints")
-        return base if not suffix else os.path.join(self.config.model_dir, "tmp_checkpoints", suffix)
+    # ------------------------------------------------------------------------------------------------- fit
+    def _checkpointer(self, callbacks):
+        counters = dict(step=self.step, epoch=self.epoch, step_in_epoch=self.step_in_epoch)
+        state = training_state(self.model, self.optimizer, self._train_metrics, counters, callbacks)
+        return Checkpointer(state, self.config.model_dir, self.strategy, self.config.max_checkpoints_to_keep)
 
     def restore(self, callbacks=()):
-        """Restores the latest checkpoint of ``model_dir`` (if any); returns its path or None."""
+        """Restores the latest checkpoint of ``model_dir`` (if any) into the trainer and ``callbacks``; returns
+        its path or None."""
         if not self.config.model_dir:
             return None
-        path = tf.train.latest_checkpoint(os.path.join(self.config.model_dir, "checkpoints"))
+        path = self._checkpointer(callbacks).restore()
         if path:
-            self._checkpoint(callbacks).restore(path).expect_partial()
             logging.info("restored %s (step %d, epoch %d)", path, int(self.step), int(self.epoch))
         return path
 
-    # ------------------------------------------------------------------------------------------------- fit
     def fit(self, train_data, validation_data=None, callbacks=None):
         """Trains until ``config.epochs`` or ``config.max_steps``; returns {name: [value per epoch]}.
 
@@ -375,33 +337,31 @@ class Trainer:
         if size < self.strategy.num_replicas_in_sync:
             raise ValueError(f"global batch size {size} is smaller than the {self.strategy.num_replicas_in_sync} "
                              "replicas it is split across")
-        steps_per_epoch = self._steps_per_epoch(dataset, size, num_examples)
         user_callbacks = list(callbacks or [])
+        show_bar = config.verbose > 0
+        # The bar comes first, so it finishes its line before any callback logs at the end of an epoch.
+        bar = [keras.callbacks.ProgbarLogger()] if show_bar else []
         callback_list = keras.callbacks.CallbackList(
-            user_callbacks, add_history=False, add_progbar=config.verbose > 0, model=self.model,
-            verbose=config.verbose, epochs=config.epochs, steps=steps_per_epoch)
-        chief = strategy_lib.is_chief(self.strategy)
-        manager = writers = None
-        history = {}
+            bar + user_callbacks, model=self.model, verbose=config.verbose, epochs=config.epochs,
+            steps=self._steps_per_epoch(dataset, size, num_examples) if show_bar else None)
+        checkpointer, history = None, History()
         if config.model_dir:
-            checkpoint = self._checkpoint(user_callbacks)
-            manager = tf.train.CheckpointManager(checkpoint, self._checkpoint_dir(),
-                                                 max_to_keep=config.max_checkpoints_to_keep)
-            self.restore(user_callbacks)
-            history = self._read_history(int(self.epoch))
-            writers = self._writers(chief)
+            checkpointer = self._checkpointer(user_callbacks)
+            if checkpointer.restore():
+                logging.info("resumed at step %d, epoch %d", int(self.step), int(self.epoch))
+            history = History.resume(config.model_dir, int(self.epoch))
+        progress = Progress(config.model_dir, strategy_lib.is_chief(self.strategy), config.log_every_steps,
+                            progbar=show_bar)
         self.model.stop_training = False
-        self._last_saved_step = int(self.step) if manager and manager.latest_checkpoint else None
         logs = {}
         callback_list.on_train_begin()
-        timer = _RateTimer(int(self.step))
         while int(self.epoch) < config.epochs and not self._reached_max_steps():
             epoch = int(self.epoch)
             callback_list.on_epoch_begin(epoch)
-            batches = self._epoch_batches(dataset, size, epoch).skip(int(self.step_in_epoch))
-            interrupted = False
-            distributed = self._distribute(batches)
+            progress.epoch_begin()
+            distributed = self._distribute(self._epoch_batches(dataset, size, epoch).skip(int(self.step_in_epoch)))
             train_step = self._traced(self._distributed_train_step, distributed)
+            interrupted = False
             for batch in distributed:
                 if self.model.stop_training:
                     break
@@ -413,70 +373,47 @@ class Trainer:
                 norm, n_global = train_step(batch)
                 self.step.assign_add(1)
                 self.step_in_epoch.assign_add(1)
-                timer.add(float(norm), float(n_global))
-                logs = self._results(self._train_metrics)
-                callback_list.on_train_batch_end(batch_index, logs)
                 step = int(self.step)
-                if step % config.log_every_steps == 0:
-                    self._log_train(writers, step, logs, timer)
-                if manager and config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
-                    self._save(manager, chief)
+                logs = self._results(self._train_metrics)
+                batch_logs = progress.step_end(step, epoch, logs, float(norm), float(n_global),
+                                               self.current_learning_rate)
+                callback_list.on_train_batch_end(batch_index, batch_logs)
+                if checkpointer and config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
+                    checkpointer.save(step)
             if interrupted:
                 break
-            logs = self._results(self._train_metrics)
-            if validation_data is not None:
-                val = self.evaluate(validation_data)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-                self._write_scalars(writers and writers[1], int(self.step), val)
-            logs["learning_rate"] = self.current_learning_rate()
+            logs = self._epoch_logs(validation_data, progress)
             callback_list.on_epoch_end(epoch, logs)
-            for name, value in logs.items():
-                history.setdefault(name, []).append(float(value))
+            progress.epoch_end(int(self.step), epoch, logs)
+            history.append(logs)
             for metric in self._train_metrics:
                 metric.reset_state()
             self.epoch.assign_add(1)
             self.step_in_epoch.assign(0)
-            if manager:
-                self._save(manager, chief, force=True)
-                if chief:
-                    self._write_history(history)
+            if checkpointer:
+                checkpointer.save(int(self.step), force=True)
+                if checkpointer.chief:
+                    history.write()
             if self.model.stop_training:
                 break
-        if manager:
-            self._save(manager, chief)
+        if checkpointer:
+            checkpointer.save(int(self.step))
         callback_list.on_train_end(logs)
-        if writers:
-            for writer in writers:
-                writer.flush()
-        return history
+        progress.close()
+        return dict(history)
+
+    def _epoch_logs(self, validation_data, progress):
+        logs = self._results(self._train_metrics)
+        if validation_data is not None:
+            val = self.evaluate(validation_data)
+            logs.update({f"val_{k}": v for k, v in val.items()})
+            progress.scalars("validation", int(self.step), val)
+        logs["learning_rate"] = self.current_learning_rate()
+        return logs
 
     def _reached_max_steps(self):
         return self.config.max_steps is not None and int(self.step) >= self.config.max_steps
 
-    def _save(self, manager, chief, force=False):
-        """Checkpoints now unless this step is already saved (``force``: the epoch counters moved since)."""
-        step = int(self.step)
-        if step == self._last_saved_step and not force:
-            return
-        manager.save(checkpoint_number=step)
-        self._last_saved_step = step
-        if not chief:
-            shutil.rmtree(manager.directory, ignore_errors=True)
-
-    def _history_path(self):
-        return os.path.join(self.config.model_dir, "history.json")
-
-    def _read_history(self, epochs_done):
-        if not epochs_done or not os.path.exists(self._history_path()):
-            return {}
-        with open(self._history_path()) as f:
-            return {k: v[:epochs_done] for k, v in json.load(f).items()}
-
-    def _write_history(self, history):
-        with open(self._history_path(), "w") as f:
-            json.dump(history, f, indent=1)
-
-    # -------------------------------------------------------------------------------------------- logging
     def current_learning_rate(self):
         """The optimizer's learning rate now (a schedule is evaluated at the optimizer's step)."""
         return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
@@ -484,28 +421,6 @@ class Trainer:
     @staticmethod
     def _results(metrics):
         return {m.name: float(keras.ops.convert_to_numpy(m.result())) for m in metrics}
-
-    def _writers(self, chief):
-        if not chief:
-            return None
-        logs = os.path.join(self.config.model_dir, "logs")
-        return (tf.summary.create_file_writer(os.path.join(logs, "train")),
-                tf.summary.create_file_writer(os.path.join(logs, "validation")))
-
-    @staticmethod
-    def _write_scalars(writer, step, values):
-        if writer is None:
-            return
-        with writer.as_default(step=step):
-            for name, value in values.items():
-                tf.summary.scalar(name, value)
-
-    def _log_train(self, writers, step, logs, timer):
-        norm, rate = timer.interval(step)
-        values = dict(logs, learning_rate=self.current_learning_rate(), gradient_norm=norm, examples_per_sec=rate)
-        self._write_scalars(writers and writers[0], step, values)
-        logging.info("step %d epoch %d: %s", step, int(self.epoch),
-                     ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
 
     # ------------------------------------------------------------------------------------ evaluate / predict
     def evaluate(self, data):
@@ -540,21 +455,3 @@ class Trainer:
         if not outputs:
             raise ValueError("predict: the data is empty")
         return np.concatenate(outputs, axis=0)
-
-
-class _RateTimer:
-    """Mean gradient norm and examples per second over each logging interval."""
-
-    def __init__(self, step):
-        self._start, self._step, self._norms, self._examples = time.perf_counter(), step, [], 0.0
-
-    def add(self, norm, examples):
-        self._norms.append(norm)
-        self._examples += examples
-
-    def interval(self, step):
-        now = time.perf_counter()
-        norm = float(np.mean(self._norms)) if self._norms else 0.0
-        rate = self._examples / max(now - self._start, 1e-9)
-        self._start, self._step, self._norms, self._examples = now, step, [], 0.0
-        return norm, rate

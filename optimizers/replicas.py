@@ -1,0 +1,16 @@
+"""How many replicas' shares a Keras optimizer sums when it applies a gradient (TF-only: tf.distribute).
+
+A Keras optimizer called in a ``tf.distribute`` replica context (``model.fit`` under a strategy) gets each
+replica's share of the gradient and sums the shares itself; called anywhere else (no strategy, or cross-replica
+context as in nli_app's trainer) it takes the gradient as given.
+"""
+import keras
+import tensorflow as tf
+
+
+def summed_replicas():
+    """The number of per-replica shares the optimizer applied now will sum (1: the gradient is used as given)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    context = tf.distribute.get_replica_context()
+    return context.num_replicas_in_sync if context is not None else 1
