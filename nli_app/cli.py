@@ -26,8 +26,9 @@ What the user gets:
   ``<binary>: error: <message naming the flag>`` on stderr, exit status 2. Data errors (``ValueError`` from the
   readers, naming file and line; ``OSError`` such as a missing file): the same one line, exit status 1. No
   traceback unless ``--verbosity=1`` (or higher) asks for one; other exceptions are bugs and keep theirs.
-* Ctrl-C: ``<binary>: interrupted <where>; run the same command again to resume`` and exit status 130, where
-  ``<where>`` is the text of an ``Interrupted`` the binary raised (e.g. the trainer's step).
+* Ctrl-C: exit status 130 and one line, ``<binary>: interrupted <where>; run the same command again to resume``
+  when the binary resumes and raised ``Interrupted("<where>")`` (train_nli: the step; large_batch: the
+  experiment), else ``<binary>: interrupted``.
 * Quiet logs: the console-script launchers set ``TF_CPP_MIN_LOG_LEVEL=2`` (unless set already) before TensorFlow
   is imported and drop the native log lines TensorFlow and CUDA print while the binary's module is imported and
   the devices are listed (oneDNN, "Could not find cuda drivers", cuInit on a machine without GPU); the Python
@@ -172,6 +173,12 @@ def _fail(prog, code, error, verbose):
     sys.exit(code)
 
 
+def _interrupted(prog, interrupt):
+    resume = f" {interrupt}; run the same command again to resume" if isinstance(interrupt, Interrupted) else ""
+    print(f"{prog}: interrupted{resume}", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def _parser(prog):
     def parse(argv):
         try:
@@ -190,11 +197,9 @@ def _guarded(main, prog):
         try:
             return main(argv)
         except KeyboardInterrupt as interrupt:
-            where = f" {interrupt}" if str(interrupt) else ""
             if verbose:
                 traceback.print_exc()
-            print(f"{prog}: interrupted{where}; run the same command again to resume", file=sys.stderr)
-            sys.exit(EXIT_INTERRUPTED)
+            _interrupted(prog, interrupt)
         except app.UsageError as error:
             _fail(prog, EXIT_USAGE, error, verbose)
         except DATA_ERRORS as error:
@@ -236,15 +241,18 @@ def native_startup_logs_dropped():
 
 def launch(module_name):
     """A console script's body: quiet TensorFlow start-up (unless --verbosity >= 1), then ``module.run()``."""
-    if verbosity(sys.argv[1:]) >= 1:
-        module = importlib.import_module(module_name)
-    else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with native_startup_logs_dropped():
+    try:
+        if verbosity(sys.argv[1:]) >= 1:
             module = importlib.import_module(module_name)
-            tensorflow = sys.modules.get("tensorflow")
-            if tensorflow is not None:  # device discovery logs cuInit errors on machines without a GPU
-                tensorflow.config.list_physical_devices()
+        else:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            with native_startup_logs_dropped():
+                module = importlib.import_module(module_name)
+                tensorflow = sys.modules.get("tensorflow")
+                if tensorflow is not None:  # device discovery logs cuInit errors on machines without a GPU
+                    tensorflow.config.list_physical_devices()
+    except KeyboardInterrupt as interrupt:  # Ctrl-C while TensorFlow loads
+        _interrupted(os.path.basename(sys.argv[0]), interrupt)
     module.run()
 
 

@@ -274,7 +274,7 @@ def train_and_evaluate(options: TrainNliOptions):
     try:
         history = trainer.fit(make(train), validation_data=make(splits["dev"]), callbacks=[plateau, stopping])
     except KeyboardInterrupt:
-        raise cli.Interrupted(f"at step {int(trainer.optimizer.iterations)} (checkpoints in "
+        raise cli.Interrupted(f"at step {int(trainer.optimizer.iterations.numpy())} (checkpoints in "
                               f"{os.path.join(options.model_dir, 'checkpoints')})") from None
     if stopping.snapshot.restore():  # the best-dev weights, as the paper selects its model on dev
         logging.info("kept the weights of the best dev accuracy %.4f", float(stopping.monitor.best.numpy()))
