@@ -43,7 +43,7 @@ def define_study_flags(flag_values=flags.FLAGS, **defaults):
         (flags.DEFINE_string, "data_path", None, "MNIST .npz or idx directory, CIFAR pickle directory, TIMIT .npz; "
          "none: the shipped sklearn-digits stand-in for MNIST", {}),
         (flags.DEFINE_enum, "network", None, "network (none: the paper's network for --dataset)",
-         dict(enum_values=list(NETWORKS))),
+         dict(enum_values=list(NETWORKS), case_sensitive=False)),
         (flags.DEFINE_integer, "num_train", 0, "use the first N training examples (0 = all)", dict(lower_bound=0)),
         (flags.DEFINE_integer, "num_test", 0, "use the first N test examples (0 = all)", dict(lower_bound=0)),
         (flags.DEFINE_string, "output_dir", "runs/large_batch",
