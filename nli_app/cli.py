@@ -26,8 +26,9 @@ What the user gets:
   ``<binary>: error: <message naming the flag>`` on stderr, exit status 2. Data errors (``ValueError`` from the
   readers, naming file and line; ``OSError`` such as a missing file): the same one line, exit status 1. No
   traceback unless ``--verbosity=1`` (or higher) asks for one; other exceptions are bugs and keep theirs.
-* Ctrl-C: ``<binary>: interrupted <where>; run the same command again to resume`` and exit status 130, where
-  ``<where>`` is the text of an ``Interrupted`` the binary raised (e.g. the trainer's step).
+* Ctrl-C: exit status 130 and one line, ``<binary>: interrupted <where>; run the same command again to resume``
+  when the binary resumes and raised ``Interrupted("<where>")`` (train_nli: the step; large_batch: the
+  experiment), else ``<binary>: interrupted``.
 * Quiet logs: the console-script launchers set ``TF_CPP_MIN_LOG_LEVEL=2`` (unless set already) before TensorFlow
   is imported and drop the native log lines TensorFlow and CUDA print while the binary's module is imported and
   the devices are listed (oneDNN, "Could not find cuda drivers", cuInit on a machine without GPU); the Python
@@ -45,6 +46,9 @@ import tempfile
 import traceback
 
 from absl import app, flags, logging
+
+# Flags that define_group defines belong to the module that calls it (the group's module, for --help).
+flags.disclaim_key_flags()
 
 # Console script name -> the binary's module (each has define_flags and run; see the module docstring).
 BINARIES = {
@@ -65,7 +69,7 @@ EXIT_INTERRUPTED = 130
 DATA_ERRORS = (ValueError, OSError)
 # A line of C++ absl/TensorFlow logging ("I0000 00:00:1796.. 10121 port.cc:153] ...") and the start-up lines around
 # them (absl's "before InitializeLog" notice, cpu_feature_guard's second line).
-_NATIVE_LOG_LINE = re.compile(r"([IWE]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] |WARNING: All log messages before "
+_NATIVE_LOG_LINE = re.compile(r"([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] |WARNING: All log messages before "
                               r"absl::InitializeLog\(\)|To enable the following instructions: )")
 
 
@@ -161,16 +165,18 @@ def help_text(define_flags, doc, prog):
             "tracebacks), --helpfull (every flag of every library, TensorFlow's too).")
 
 
-def _prog():
-    return os.path.splitext(os.path.basename(sys.argv[0]))[0] or "binary"
-
-
 def _fail(prog, code, error, verbose):
     if verbose:
         traceback.print_exc()
     message = str(error) or type(error).__name__
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def _interrupted(prog, interrupt):
+    resume = f" {interrupt}; run the same command again to resume" if isinstance(interrupt, Interrupted) else ""
+    print(f"{prog}: interrupted{resume}", file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def _parser(prog):
@@ -191,11 +197,9 @@ def _guarded(main, prog):
         try:
             return main(argv)
         except KeyboardInterrupt as interrupt:
-            where = f" {interrupt}" if str(interrupt) else ""
             if verbose:
                 traceback.print_exc()
-            print(f"{prog}: interrupted{where}; run the same command again to resume", file=sys.stderr)
-            sys.exit(EXIT_INTERRUPTED)
+            _interrupted(prog, interrupt)
         except app.UsageError as error:
             _fail(prog, EXIT_USAGE, error, verbose)
         except DATA_ERRORS as error:
@@ -206,7 +210,7 @@ def _guarded(main, prog):
 def run(main, define_flags, doc, argv=None):
     """Runs a binary: defines its flags, answers --help, parses, calls ``main(argv)`` with the errors above."""
     argv = list(sys.argv if argv is None else argv)
-    prog = _prog()
+    prog = os.path.splitext(os.path.basename(argv[0]))[0]
     args = argv[1:argv.index("--")] if "--" in argv else argv[1:]
     if any(arg in HELP_ARGS for arg in args):
         print(help_text(define_flags, doc, prog))
@@ -237,15 +241,18 @@ def native_startup_logs_dropped():
 
 def launch(module_name):
     """A console script's body: quiet TensorFlow start-up (unless --verbosity >= 1), then ``module.run()``."""
-    if verbosity(sys.argv[1:]) >= 1:
-        module = importlib.import_module(module_name)
-    else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with native_startup_logs_dropped():
+    try:
+        if verbosity(sys.argv[1:]) >= 1:
             module = importlib.import_module(module_name)
-            tensorflow = sys.modules.get("tensorflow")
-            if tensorflow is not None:  # device discovery logs cuInit errors on machines without a GPU
-                tensorflow.config.list_physical_devices()
+        else:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            with native_startup_logs_dropped():
+                module = importlib.import_module(module_name)
+                tensorflow = sys.modules.get("tensorflow")
+                if tensorflow is not None:  # device discovery logs cuInit errors on machines without a GPU
+                    tensorflow.config.list_physical_devices()
+    except KeyboardInterrupt as interrupt:  # Ctrl-C while TensorFlow loads
+        _interrupted(os.path.basename(sys.argv[0]), interrupt)
     module.run()
 
 

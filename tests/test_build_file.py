@@ -7,6 +7,8 @@ does (CI cannot fetch Bazel's rules offline; see the README's "Bazel" section).
 import configparser
 import pathlib
 
+from nli_app import cli
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LIBRARY_PACKAGES = ("nli_app", "optimizers", "serving")
 
@@ -50,7 +52,8 @@ def problems(targets):
     found += [f"no py_binary for {b}" for b in sorted(benches - srcs("py_binary"))]
     binaries = {t["name"]: t for t in targets if t["kind"] == "py_binary"}
     for name, entry in sorted(console_scripts().items()):
-        main = entry.split(":")[0].replace(".", "/") + ".py"
+        module = cli.BINARIES[name] if entry == f"nli_app.cli:{name}" else entry.split(":")[0]  # launcher's module
+        main = module.replace(".", "/") + ".py"
         if name not in binaries:
             found.append(f"no py_binary for console script {name}")
         elif binaries[name].get("main") != main:

@@ -21,8 +21,9 @@ from nli_app import cli
 from nli_app.large_batch import (cifar, mnist, parametric_plots, perf_model, remedies, sb_vs_lb, sweep, timit,
                                  trajectory, warm_start)
 from nli_app.large_batch.augmentation import image_shape_of
+from nli_app.large_batch.io import atomic_json
 from nli_app.large_batch.networks import NETWORKS
-from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings, atomic_json, regime_batch_sizes
+from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings, regime_batch_sizes
 from nli_app.train import flags as train_flags
 from nli_app.train.strategy import make_strategy
 
@@ -42,7 +43,7 @@ def define_study_flags(flag_values=flags.FLAGS, **defaults):
         (flags.DEFINE_string, "data_path", None, "MNIST .npz or idx directory, CIFAR pickle directory, TIMIT .npz; "
          "none: the shipped sklearn-digits stand-in for MNIST", {}),
         (flags.DEFINE_enum, "network", None, "network (none: the paper's network for --dataset)",
-         dict(enum_values=list(NETWORKS))),
+         dict(enum_values=list(NETWORKS), case_sensitive=False)),
         (flags.DEFINE_integer, "num_train", 0, "use the first N training examples (0 = all)", dict(lower_bound=0)),
         (flags.DEFINE_integer, "num_test", 0, "use the first N test examples (0 = all)", dict(lower_bound=0)),
         (flags.DEFINE_string, "output_dir", "runs/large_batch",

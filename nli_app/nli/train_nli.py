@@ -248,11 +248,12 @@ def _assemble_ensemble(options, spec):
 def train_and_evaluate(options: TrainNliOptions):
     """The binary's work; returns the train/dev/test results."""
     spec = models.get(options.model)
-    strategy = make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)  # before any TensorFlow op
     if spec.ensemble:
+        make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)  # the logical devices, before any op
         return _assemble_ensemble(options, spec)
-    train = _read(options.train_path, "train", options.train_limit)
+    train = _read(options.train_path, "train", options.train_limit)  # bad data fails before any TensorFlow work
     splits = _splits(options, train)
+    strategy = make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)  # before any TensorFlow op
     vocabulary = _vocabulary(options, train)
     embeddings = _embeddings(options, vocabulary)
     kwargs = builder_kwargs(options, vocabulary)
@@ -273,7 +274,7 @@ def train_and_evaluate(options: TrainNliOptions):
     try:
         history = trainer.fit(make(train), validation_data=make(splits["dev"]), callbacks=[plateau, stopping])
     except KeyboardInterrupt:
-        raise cli.Interrupted(f"at step {int(trainer.optimizer.iterations)} (checkpoints in "
+        raise cli.Interrupted(f"at step {int(trainer.optimizer.iterations.numpy())} (checkpoints in "
                               f"{os.path.join(options.model_dir, 'checkpoints')})") from None
     if stopping.snapshot.restore():  # the best-dev weights, as the paper selects its model on dev
         logging.info("kept the weights of the best dev accuracy %.4f", float(stopping.monitor.best.numpy()))
