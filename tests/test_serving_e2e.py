@@ -1,5 +1,5 @@
 """End to end: ``nli_model_server`` in a child process on free loopback ports serving a SavedModel with the export
-contract's signatures (serving/toy_model.py; the real exported ESIM is test_serving_export.py), queried over gRPC
+contract's signatures (tests/toy_model.py; the real exported ESIM is test_serving_export.py), queried over gRPC
 and REST and compared with the same SavedModel called in this process; version 2 published while a client loop
 runs, a corrupt version 3, the bad-input suite over both protocols, ``nli_predict``, and a graceful SIGTERM."""
 import json
@@ -22,9 +22,9 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 
 import serving_requests
 from nli_app.nli import snli
-from serving import toy_model
+import toy_model
 from serving.client import NLIClient, read_pairs, string_tensor
-from serving.process import ServerProcess
+from server_process import ServerProcess
 
 SNLI_DEV = snli.sample_path("dev")
 LABELS = toy_model.LABELS

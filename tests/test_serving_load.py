@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving import toy_model
+import toy_model
 from serving.client import string_tensor
-from serving.process import ServerProcess
+from server_process import ServerProcess
 
 SEED = 5
 REQUESTS = 10_000

@@ -1,0 +1,94 @@
+"""Bounded work per request: a per-sentence token limit and a per-request token budget, checked before any model
+work (``--max_sentence_tokens``, ``--max_request_tokens``).
+
+Tokenisation happens inside the SavedModel graph (``nli_app/nli/graph_tokenizer.py``: ``vocab.TOKEN_REGEX`` after
+the ``n't`` rewrite; the toy test model splits on whitespace), so the server cannot see the model's tokens. It counts
+*units* instead, a safe upper bound on both: maximal runs of ASCII letters and digits plus every other
+non-whitespace byte. Each graph token is either an alphanumeric word (greedy, so at most one starts in each run)
+or contains a non-alphanumeric byte of its own (numbers with separators, ``n't``, clitics, punctuation), and the
+``n't`` rewrite only inserts spaces; whitespace-split tokens each contain a unit. Ordinary prose has exactly as
+many units as graph tokens; ``isn't`` or ``3.5`` count one more. The count is computed only for strings whose byte
+length (a cruder bound) exceeds the limit, so ordinary requests cost one ``len`` per string.
+
+Over a limit -> INVALID_ARGUMENT (HTTP 400) naming the input, the row, the count and the limit.
+"""
+import dataclasses
+import re
+
+import grpc
+import numpy as np
+
+from serving.errors import ServingError
+
+# ASCII whitespace, as tf.strings.split and vocab.WHITESPACE.
+_UNIT = re.compile(rb"[A-Za-z0-9]+|[^A-Za-z0-9 \t\n\x0b\f\r]")
+
+DEFAULT_MAX_SENTENCE_TOKENS = 256
+DEFAULT_MAX_REQUEST_TOKENS = 65536
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenLimits:
+    """``max_sentence_tokens`` bounds every string of a request, ``max_request_tokens`` their sum; 0 = no limit."""
+    max_sentence_tokens: int = DEFAULT_MAX_SENTENCE_TOKENS
+    max_request_tokens: int = DEFAULT_MAX_REQUEST_TOKENS
+
+    def __post_init__(self):
+        for name in ("max_sentence_tokens", "max_request_tokens"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be >= 0 (0: no limit), got {getattr(self, name)}")
+
+
+NO_LIMITS = TokenLimits(0, 0)
+
+
+def count_units(value: bytes) -> int:
+    """The token upper bound of one string (module docstring)."""
+    return len(_UNIT.findall(value))
+
+
+def _as_bytes(value):
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+def check_strings(strings, limits: TokenLimits) -> int:
+    """Checks ``strings`` (an iterable of ``(input name, row, bytes)``) against ``limits``; returns the longest
+    string's byte length (the batcher's length bucket). Raises INVALID_ARGUMENT over a limit."""
+    sentence_limit, request_limit = limits.max_sentence_tokens, limits.max_request_tokens
+    total = longest = 0
+    counted = []
+    for name, row, value in strings:
+        size = len(value)
+        longest = max(longest, size)
+        if sentence_limit and size > sentence_limit:
+            units = count_units(value)
+            if units > sentence_limit:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
+                    f"Input {name}[{row}] has {units} tokens, more than the limit of {sentence_limit} tokens per "
+                    f"sentence (--max_sentence_tokens)"))
+        total += size
+        counted.append(value)
+    if request_limit and total > request_limit:
+        units = sum(count_units(v) if len(v) > 1 else len(v) for v in counted)
+        if units > request_limit:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
+                f"Request has {units} tokens in all, more than the limit of {request_limit} tokens per request "
+                f"(--max_request_tokens)"))
+    return longest
+
+
+def string_cells(inputs: dict):
+    """``(name, row, bytes)`` for every element of the string (object) arrays of ``inputs``."""
+    for name in sorted(inputs):
+        value = inputs[name]
+        if value.dtype == object:
+            for row, item in enumerate(np.ravel(value)):
+                yield name, row, _as_bytes(item)
+
+
+def example_cells(examples):
+    """``(feature name, example index, bytes)`` for every bytes feature value of ``tf.Example`` protos."""
+    for index, example in enumerate(examples):
+        for name, feature in sorted(example.features.feature.items()):
+            for item in feature.bytes_list.value:
+                yield name, index, item
