@@ -81,6 +81,13 @@ class RestServer:
         await self._runner.setup()
         await web.SockSite(self._runner, self._sock).start()
 
+    async def _stop(self):
+        await self._runner.cleanup()  # stops accepting, waits for in-flight handlers up to grace_seconds
+        leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in leftovers:  # idle keep-alive connections
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
     def start(self):
         ready = concurrent.futures.Future()
 
@@ -102,7 +109,7 @@ class RestServer:
         if self._thread is None:
             self._sock.close()
             return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result()
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._thread = None

@@ -7,21 +7,22 @@ the ``n't`` rewrite; the toy test model splits on whitespace), so the server can
 non-whitespace byte. Each graph token is either an alphanumeric word (greedy, so at most one starts in each run)
 or contains a non-alphanumeric byte of its own (numbers with separators, ``n't``, clitics, punctuation), and the
 ``n't`` rewrite only inserts spaces; whitespace-split tokens each contain a unit. Ordinary prose has exactly as
-many units as graph tokens; ``isn't`` or ``3.5`` count one more. The count is computed only for strings whose byte
-length (a cruder bound) exceeds the limit, so ordinary requests cost one ``len`` per string.
+many units as graph tokens; ``isn't`` or ``3.5`` count one more. A string longer than the limit is judged on a prefix
+first (:func:`units_over`), so a 1 MB sentence is refused after reading a few kilobytes.
 
 Over a limit -> INVALID_ARGUMENT (HTTP 400) naming the input, the row, the count and the limit.
 """
 import dataclasses
-import re
 
 import grpc
 import numpy as np
 
 from serving.errors import ServingError
 
-# ASCII whitespace, as tf.strings.split and vocab.WHITESPACE.
-_UNIT = re.compile(rb"[A-Za-z0-9]+|[^A-Za-z0-9 \t\n\x0b\f\r]")
+# Every byte as one of three classes: b"a" alphanumeric, b" " ASCII whitespace (as tf.strings.split and
+# vocab.WHITESPACE), b"." anything else (non-ASCII bytes included: each counts, an over-estimate).
+_ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_CLASSES = bytes(ord("a") if b in _ALNUM else ord(" ") if b in b" \t\n\x0b\f\r" else ord(".") for b in range(256))
 
 DEFAULT_MAX_SENTENCE_TOKENS = 256
 DEFAULT_MAX_REQUEST_TOKENS = 65536
@@ -43,12 +44,26 @@ NO_LIMITS = TokenLimits(0, 0)
 
 
 def count_units(value: bytes) -> int:
-    """The token upper bound of one string (module docstring)."""
-    return len(_UNIT.findall(value))
+    """The token upper bound of one string (module docstring): alphanumeric runs + other non-whitespace bytes,
+    counted with C-speed byte operations (a few ms per MB, no per-token objects)."""
+    classes = value.translate(_CLASSES)
+    return (classes.count(b".") + classes.count(b" a") + classes.count(b".a")
+            + classes.startswith(b"a"))
 
 
 def _as_bytes(value):
     return value.encode("utf-8") if isinstance(value, str) else value
+
+
+def units_over(value: bytes, cap: int) -> int:
+    """``count_units(value)`` when it is <= ``cap``, else some count > ``cap``: a 1 MB string over a 256-token limit
+    is decided on its first few kilobytes (a prefix never has more units than the whole string)."""
+    prefix = 8 * (cap + 1)
+    if prefix < len(value):
+        units = count_units(value[:prefix])
+        if units > cap:
+            return units
+    return count_units(value)
 
 
 def check_strings(strings, limits: TokenLimits) -> int:
@@ -56,24 +71,18 @@ def check_strings(strings, limits: TokenLimits) -> int:
     string's byte length (the batcher's length bucket). Raises INVALID_ARGUMENT over a limit."""
     sentence_limit, request_limit = limits.max_sentence_tokens, limits.max_request_tokens
     total = longest = 0
-    counted = []
     for name, row, value in strings:
-        size = len(value)
-        longest = max(longest, size)
-        if sentence_limit and size > sentence_limit:
-            units = count_units(value)
-            if units > sentence_limit:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
-                    f"Input {name}[{row}] has {units} tokens, more than the limit of {sentence_limit} tokens per "
-                    f"sentence (--max_sentence_tokens)"))
-        total += size
-        counted.append(value)
-    if request_limit and total > request_limit:
-        units = sum(count_units(v) if len(v) > 1 else len(v) for v in counted)
-        if units > request_limit:
+        longest = max(longest, len(value))
+        if sentence_limit and len(value) > sentence_limit and units_over(value, sentence_limit) > sentence_limit:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
-                f"Request has {units} tokens in all, more than the limit of {request_limit} tokens per request "
-                f"(--max_request_tokens)"))
+                f"Input {name}[{row}] has more than {sentence_limit} tokens, the limit per sentence "
+                f"(--max_sentence_tokens)"))
+        if request_limit:
+            total += units_over(value, request_limit - total)
+            if total > request_limit:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, (
+                    f"Request has more than {request_limit} tokens in all, the limit per request "
+                    f"(--max_request_tokens)"))
     return longest
 
 

@@ -128,10 +128,10 @@ BAD = [
     ("POST", "/v1/models/toy:predict", b'{"instances": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", 400,
      "JSON Parse error: The document nests deeper than 64 levels"),
     ("POST", "/v1/models/toy:predict", {"instances": [{"premise": "word " * 300, "hypothesis": "b"}]}, 400,
-     "Input premise[0] has 300 tokens, more than the limit of 256 tokens per sentence (--max_sentence_tokens)"),
+     "Input premise[0] has more than 256 tokens, the limit per sentence (--max_sentence_tokens)"),
     ("POST", "/v1/models/toy:classify", {"signature_name": "classify",
                                          "examples": [{"premise": "a " * 300, "hypothesis": "b"}]}, 400,
-     "Input premise[0] has 300 tokens, more than the limit of 256 tokens per sentence (--max_sentence_tokens)"),
+     "Input premise[0] has more than 256 tokens, the limit per sentence (--max_sentence_tokens)"),
     ("POST", "/v2/whatever", {}, 400, "Malformed request: POST /v2/whatever"),
 ]
 
