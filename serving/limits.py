@@ -7,10 +7,10 @@ the ``n't`` rewrite; the toy test model splits on whitespace), so the server can
 non-whitespace byte. Each graph token is either an alphanumeric word (greedy, so at most one starts in each run)
 or contains a non-alphanumeric byte of its own (numbers with separators, ``n't``, clitics, punctuation), and the
 ``n't`` rewrite only inserts spaces; whitespace-split tokens each contain a unit. Ordinary prose has exactly as
-many units as graph tokens; ``isn't`` or ``3.5`` count one more. A string longer than the limit is judged on a prefix
-first (:func:`units_over`), so a 1 MB sentence is refused after reading a few kilobytes.
+many units as graph tokens; ``isn't`` and ``3.5`` count one more, ``well-known`` two more. A string longer than
+the limit is judged on a prefix first (:func:`units_over`), so a 1 MB sentence is refused after a few kilobytes.
 
-Over a limit -> INVALID_ARGUMENT (HTTP 400) naming the input, the row, the count and the limit.
+Over a limit -> INVALID_ARGUMENT (HTTP 400) naming the input, the row and the limit (and its flag).
 """
 import dataclasses
 
