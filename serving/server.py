@@ -4,6 +4,8 @@ Flags and defaults follow ``tensorflow_model_server`` for what is implemented (`
 here, 0 turns REST off). SIGTERM/SIGINT: the health service turns NOT_SERVING, no new requests are accepted and
 in-flight ones finish (up to ``--shutdown_grace_seconds``) before the process exits. The gRPC health service
 (``grpc.health.v1.Health``) answers SERVING for "" and for both TF Serving services once the server is up.
+Beyond TF Serving: ``--max_sentence_tokens`` / ``--max_request_tokens`` bound the work of one request (limits.py),
+and REST runs on aiohttp (http_transport.py) with ``--rest_api_timeout_in_ms`` as each request's deadline.
 
     nli_model_server --model_name=esim --model_base_path=/abs/path/to/exports/esim
     nli_model_server --model_config_file=models.config --enable_batching --batching_parameters_file=batching.config

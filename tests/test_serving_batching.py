@@ -178,3 +178,26 @@ def test_length_buckets_keep_long_strings_out_of_short_batches():
     assert sorted(model.sizes) == [1, 2, 3]
     for length, y in out.items():
         np.testing.assert_allclose(y, expected(np.full((1, 2), length, np.float32)))
+
+
+def test_a_lone_long_request_is_not_starved_by_a_stream_of_short_ones():
+    model = RecordingModel(delay=0.02)
+    batcher = Batcher(BatchingParameters(max_batch_size=4, batch_timeout_micros=50_000, num_batch_threads=1))
+    stop, done = threading.Event(), {}
+
+    def short_stream(k):
+        while not stop.is_set():
+            batcher.submit("m", model, {"x": np.ones((1, 2), np.float32)}, length=5)
+
+    streams = [threading.Thread(target=short_stream, args=(k,)) for k in range(6)]
+    for thread in streams:
+        thread.start()
+    time.sleep(0.2)  # the short bucket is saturated
+    start = time.monotonic()
+    batcher.submit("m", model, {"x": np.zeros((1, 2), np.float32)}, length=5000)
+    done["long"] = time.monotonic() - start
+    stop.set()
+    for thread in streams:
+        thread.join()
+    batcher.stop()
+    assert done["long"] < 1.0, done  # one batch timeout plus the batches opened before it, not forever
