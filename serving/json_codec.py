@@ -55,7 +55,10 @@ def _leaf(value, dtype):
     """One JSON scalar (or b64 object) as a value of ``dtype`` (a DataType enum)."""
     if dtype == types_pb2.DT_STRING:
         if isinstance(value, str):
-            return value.encode("utf-8")
+            try:
+                return value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+                raise ServingError(_INVALID, f"JSON Value: {_json_text(value)} is not valid UTF-8") from None
         if _is_b64(value) and isinstance(value["b64"], str):
             try:
                 return base64.b64decode(value["b64"], validate=True)
@@ -65,7 +68,8 @@ def _leaf(value, dtype):
         if isinstance(value, bool):
             return value
     elif tf.dtypes.as_dtype(dtype).is_integer:
-        if isinstance(value, int) and not isinstance(value, bool):
+        limits = np.iinfo(tf.dtypes.as_dtype(dtype).as_numpy_dtype)
+        if isinstance(value, int) and not isinstance(value, bool) and limits.min <= value <= limits.max:
             return value
     elif tf.dtypes.as_dtype(dtype).is_floating:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -221,7 +225,7 @@ def _feature(name, value, feature):
             if feature.HasField("bytes_list") or feature.HasField("float_list"):
                 raise ServingError(_INVALID, f"Unexpected element type in feature: {name} expecting type: "
                                              f"{'bytes' if feature.HasField('bytes_list') else 'float'}")
-            feature.int64_list.value.append(int(item))
+            feature.int64_list.value.append(_leaf(item, types_pb2.DT_INT64))
         elif isinstance(item, float):
             if feature.HasField("bytes_list") or feature.HasField("int64_list"):
                 raise ServingError(_INVALID, f"Unexpected element type in feature: {name} expecting type: "
