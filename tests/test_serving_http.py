@@ -2,11 +2,14 @@
 aiohttp, batching on) serving the toy model for the whole module. Raw HTTP framing (bad or lying
 ``Content-Length``, chunked bodies, keep-alive, every method), TF Serving's 4xx texts for what used to be 500s
 (JSON nested 10,000 deep, versions beyond int64), token limits over both protocols (the 1 MB premise), a missing
-base path, and a load test where 1 request in 20 is oversized. Every loop is bounded in count and time."""
+base path, draining in-flight requests on stop, and a load test where 1 request in 20 is oversized. Every loop is
+bounded in count and time."""
 import concurrent.futures
+import dataclasses
 import http.client
 import json
 import socket
+import threading
 import time
 
 import grpc
@@ -263,3 +266,36 @@ def test_oversized_requests_do_not_slow_valid_ones(server, stub):
     print(f"valid p99 (median of 10 rounds): {clean * 1e3:.1f} ms without oversized requests, {mixed * 1e3:.1f} ms "
           f"with 1 in 20")
     assert mixed < 2 * clean, (clean, mixed)
+
+
+def test_stop_finishes_in_flight_requests(tmp_path):
+    """What SIGTERM does (server.main: signal -> ModelServer.stop): requests waiting in a 1.5 s batch window when
+    stop() begins are all answered, over gRPC and REST, before the server goes."""
+    toy_model.write_toy_model(str(tmp_path / "toy" / "1"), seed=4)
+    slow_batches = config_lib.BatchingParameters(max_batch_size=64, batch_timeout_micros=1_500_000,
+                                                 num_batch_threads=1)
+    model_server = ModelServer(dataclasses.replace(options(tmp_path / "toy"), batching=slow_batches))
+    model_server.start()
+    results = {}
+
+    def grpc_call(i):
+        with grpc.insecure_channel(f"{HOST}:{model_server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            response = stub.Predict(serving_requests.predict_request([f"p {i}"], ["h"], "toy"), timeout=30)
+            results[i] = list(response.outputs["probabilities"].float_val)
+
+    def rest_call(i):
+        status, _, body = http_request(model_server, "POST", "/v1/models/toy:predict",
+                                       predict_body([{"premise": f"p {i}", "hypothesis": "h"}]))
+        results[i] = body["predictions"][0]["probabilities"] if status == 200 else (status, body)
+
+    threads = [threading.Thread(target=grpc_call if i % 2 else rest_call, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.7)  # the requests now wait in the batch window
+    model_server.stop()
+    for thread in threads:
+        thread.join(timeout=30)
+    reference = toy_model.reference_probabilities([f"p {i}" for i in range(4)], ["h"] * 4, seed=4)
+    for i in range(4):
+        np.testing.assert_allclose(results[i], reference[i], rtol=1e-5)
