@@ -18,8 +18,10 @@ import tempfile
 import threading
 import time
 
-# Run as a script, this file's directory comes first on sys.path and its name would shadow the serving package.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+# Run as a script, this file's directory comes first on sys.path and its name would shadow the serving package;
+# the toy model and the server-process runner are test fixtures (tests/), not part of the installed package.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [os.path.join(_HERE, "..", "tests")]
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -29,15 +31,15 @@ from tensorflow_serving.apis import predict_pb2  # noqa: E402
 from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
 
 import grpc  # noqa: E402
-from serving import toy_model  # noqa: E402
+import toy_model  # noqa: E402
 from serving.client import string_tensor  # noqa: E402
 from serving.model_manager import list_versions  # noqa: E402
-from serving.process import ServerProcess  # noqa: E402
+from server_process import ServerProcess  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_base_path", "", "A model base path to serve (default: a fresh export of --model).")
 flags.DEFINE_enum("model", "esim", ["esim", "toy"], "Model to export when no --model_base_path: an (untrained) "
-                  "ESIM exported by nli_app.nli.export, or serving/toy_model.py (tiny: shows pure overhead).")
+                  "ESIM exported by nli_app.nli.export, or tests/toy_model.py (tiny: shows pure overhead).")
 flags.DEFINE_integer("esim_dim", 64, "ESIM embedding and hidden size.")
 flags.DEFINE_integer("requests", 400, "Timed requests per (server, concurrency) cell.")
 flags.DEFINE_list("concurrency", ["1", "8", "32"], "Concurrency levels.")

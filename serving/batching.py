@@ -12,6 +12,16 @@ Semantics of TF Serving's shared batch scheduler (``--enable_batching``), one sc
   INVALID_ARGUMENT (TF Serving's messages);
 * with ``allowed_batch_sizes`` a merged batch is padded (copies of its first row) up to the next allowed size and
   the padding rows are dropped from the outputs.
+
+Beyond TF Serving:
+
+* length buckets: the key also holds ``length.bit_length()`` of the task's longest string (its byte length, as
+  computed by the token-limit check), so a batch only merges strings within 2x of each other's length and one long
+  pair never pads a whole batch of short ones to its length;
+* deadlines: a task whose deadline passes while it waits is dropped from its batch before the model runs (answered
+  DEADLINE_EXCEEDED and counted in ``deadlines.COUNTERS``); its caller stops waiting at the deadline;
+* fairness: batches run in the order they were opened (first closed-or-timed-out in that order), whatever their
+  bucket, so no bucket or request can starve the others; the token limits bound the work of each one.
 """
 import threading
 import time
@@ -19,14 +29,16 @@ import time
 import grpc
 import numpy as np
 
+from serving import deadlines
 from serving.errors import ServingError
 
 
 class _Task:
-    __slots__ = ("inputs", "size", "done", "outputs", "error")
+    __slots__ = ("inputs", "size", "deadline", "abandoned", "done", "outputs", "error")
 
-    def __init__(self, inputs, size):
-        self.inputs, self.size = inputs, size
+    def __init__(self, inputs, size, deadline):
+        self.inputs, self.size, self.deadline = inputs, size, deadline
+        self.abandoned = False
         self.done = threading.Event()
         self.outputs = self.error = None
 
@@ -68,15 +80,16 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, key, process, inputs: dict) -> dict:
-        """Runs ``inputs`` (dict of arrays sharing dimension 0) in a batch; blocks until its rows are done."""
+    def submit(self, key, process, inputs: dict, deadline=None, length: int = 0) -> dict:
+        """Runs ``inputs`` (dict of arrays sharing dimension 0) in a batch; blocks until its rows are done, or
+        until ``deadline`` (monotonic seconds) passes. ``length``: the longest string's size (the length bucket)."""
         size = next(iter(inputs.values())).shape[0]
         if size > self.params.max_batch_size:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
                                f"Task size {size} is larger than maximum input batch size "
                                f"{self.params.max_batch_size}")
-        task = _Task(inputs, size)
-        key = (key, input_layout(inputs))
+        task = _Task(inputs, size, deadline)
+        key = (key, input_layout(inputs), int(length).bit_length())
         with self._cond:
             if self._stopped:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "The batch scheduler is shutting down")
@@ -94,7 +107,10 @@ class Batcher:
             if batch.size == self.params.max_batch_size:
                 self._close(batch)
             self._cond.notify()
-        task.done.wait()
+        if not task.done.wait(deadlines.remaining(deadline)):
+            task.abandoned = True  # the batch runner skips it if it has not started yet
+            deadlines.COUNTERS.add("deadline_dropped")
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, deadlines.EXPIRED_MESSAGE)
         if task.error is not None:
             raise task.error
         return task.outputs
@@ -124,14 +140,29 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch):
-        tasks = batch.tasks
+        tasks = []
+        for task in batch.tasks:
+            if task.abandoned:
+                task.done.set()
+            elif deadlines.expired(task.deadline):
+                deadlines.COUNTERS.add("deadline_dropped")
+                task.error = ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, deadlines.EXPIRED_MESSAGE)
+                task.done.set()
+            else:
+                tasks.append(task)
+        if not tasks:
+            return
+        size = sum(t.size for t in tasks)
         try:
             merged = {name: np.concatenate([t.inputs[name] for t in tasks]) for name in tasks[0].inputs}
-            target = padded_size(batch.size, self.params.allowed_batch_sizes)
-            if target > batch.size:
-                merged = {n: np.concatenate([v, np.repeat(v[:1], target - batch.size, axis=0)])
+            for task in tasks:
+                task.inputs = None  # the merged copy is all the batch needs
+            target = padded_size(size, self.params.allowed_batch_sizes)
+            if target > size:
+                merged = {n: np.concatenate([v, np.repeat(v[:1], target - size, axis=0)])
                           for n, v in merged.items()}
             outputs = batch.process(merged)
+            del merged
             start = 0
             for task in tasks:
                 task.outputs = {n: v[start:start + task.size] for n, v in outputs.items()}

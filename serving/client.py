@@ -49,6 +49,14 @@ def string_tensor(values) -> tensor_pb2.TensorProto:
         tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(values))]))
 
 
+def _error_message(body: bytes, reason: str) -> str:
+    """The ``error`` of a JSON error body; the text itself when it is not JSON (an HTTP parser's own 400)."""
+    try:
+        return json.loads(body).get("error", reason)
+    except (ValueError, AttributeError):
+        return body.decode("utf-8", "replace").strip() or reason
+
+
 def _predictions(labels, probabilities):
     return [Prediction(label, dict(zip(LABELS, (float(p) for p in row)))) for label, row in zip(labels, probabilities)]
 
@@ -97,7 +105,7 @@ class NLIClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 rows = json.load(response)["predictions"]
         except urllib.error.HTTPError as error:
-            raise ServerError(error.code, json.loads(error.read() or b"{}").get("error", error.reason)) from None
+            raise ServerError(error.code, _error_message(error.read(), error.reason)) from None
         return _predictions([r["label"] for r in rows], [r["probabilities"] for r in rows])
 
     def close(self):

@@ -19,6 +19,8 @@ from google.protobuf import text_format
 from google.protobuf import wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.limits import TokenLimits
+
 INT32_MAX = 2**31 - 1
 
 
@@ -149,11 +151,16 @@ class ServerOptions:
     batching: BatchingParameters | None = None
     grpc_max_message_size: int = INT32_MAX
     host: str = "0.0.0.0"
+    limits: TokenLimits = TokenLimits()
+    rest_api_timeout_in_ms: int = 30000
+    shutdown_grace_seconds: float = 10.0
 
 
 def options_from_flags(*, port=8500, rest_api_port=8501, model_name="default", model_base_path="",
                        model_config_file="", file_system_poll_wait_seconds=1.0, enable_batching=False,
-                       batching_parameters_file="", grpc_max_message_size=INT32_MAX, host="0.0.0.0") -> ServerOptions:
+                       batching_parameters_file="", grpc_max_message_size=INT32_MAX, host="0.0.0.0",
+                       limits=TokenLimits(), rest_api_timeout_in_ms=30000,
+                       shutdown_grace_seconds=10.0) -> ServerOptions:
     """Turns flag values into :class:`ServerOptions`, rejecting the combinations TF Serving rejects."""
     if bool(model_base_path) == bool(model_config_file):
         raise ValueError("Specify either --model_config_file or --model_base_path (with --model_name), not both "
@@ -170,6 +177,9 @@ def options_from_flags(*, port=8500, rest_api_port=8501, model_name="default", m
                     else BatchingParameters())
     if grpc_max_message_size < 1:
         raise ValueError(f"--grpc_max_message_size must be positive, got {grpc_max_message_size}")
+    if rest_api_timeout_in_ms < 1:
+        raise ValueError(f"--rest_api_timeout_in_ms must be positive, got {rest_api_timeout_in_ms}")
     return ServerOptions(model_config=model_config, port=port, rest_api_port=rest_api_port,
                          file_system_poll_wait_seconds=file_system_poll_wait_seconds, batching=batching,
-                         grpc_max_message_size=grpc_max_message_size, host=host)
+                         grpc_max_message_size=grpc_max_message_size, host=host, limits=limits,
+                         rest_api_timeout_in_ms=rest_api_timeout_in_ms, shutdown_grace_seconds=shutdown_grace_seconds)

@@ -2,6 +2,8 @@
 
 Every RPC is timed and logged; a :class:`ServingError` aborts with its code and message, anything else with
 INTERNAL, so no request can take a worker down. ``Regress`` and ``MultiInference`` answer UNIMPLEMENTED.
+Predict and Classify carry the client's deadline (``context.time_remaining()``) and the token limits into the
+predict path shared with REST.
 """
 import time
 
@@ -12,7 +14,9 @@ from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving import config as config_lib
+from serving import deadlines
 from serving import errors
+from serving import limits as limits_lib
 from serving import predict
 
 
@@ -33,17 +37,20 @@ def _handle(name, model_spec, context, call):
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager, batcher=None):
+    def __init__(self, manager, batcher=None, limits=limits_lib.TokenLimits()):
         self._manager = manager
         self._batcher = batcher
+        self._limits = limits
 
     def Predict(self, request, context):
+        deadline = deadlines.from_timeout(context.time_remaining())
         return _handle("Predict", request.model_spec, context,
-                       lambda: predict.predict(self._manager, request, self._batcher))
+                       lambda: predict.predict(self._manager, request, self._batcher, self._limits, deadline))
 
     def Classify(self, request, context):
+        deadline = deadlines.from_timeout(context.time_remaining())
         return _handle("Classify", request.model_spec, context,
-                       lambda: predict.classify(self._manager, request, self._batcher))
+                       lambda: predict.classify(self._manager, request, self._batcher, self._limits, deadline))
 
     def GetModelMetadata(self, request, context):
         return _handle("GetModelMetadata", request.model_spec, context,

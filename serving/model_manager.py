@@ -9,6 +9,15 @@ availability-preserving policy:
   but never unloads while no aspired version is available, so a broken new version (reported ``END`` with its
   error in :meth:`ModelManager.status`) leaves the previous one serving. A failed load is retried on later polls
   up to ``max_num_load_retries`` times, as TF Serving does.
+
+Versions given up on are skipped by the policy, so ``latest`` serves the highest-numbered *loadable* version. Whenever
+that is older than the newest version on disk, or than the version served before, the manager says so: a WARNING in
+the log (once per change) and a note in that version's status (``error_message``, code OK) naming the newer
+versions and why they are not served. When the directory of a serving version disappears, the version stops being
+aspired: the next loadable version (possibly an older one, as above) is loaded and the vanished one is unloaded
+(status END, NOT_FOUND "directory ... disappeared"); if no other version is loadable it keeps serving from memory
+(availability first) and the log says so. A ``base_path`` that does not exist is logged as an ERROR (at start and
+whenever it disappears) and status answers NOT_FOUND naming it; its versions load once it appears.
 """
 import dataclasses
 import os
@@ -61,6 +70,9 @@ class _Model:
         self.servables = {}     # version -> Servable (AVAILABLE)
         self.status = {}        # version -> VersionStatus
         self.failures = {}      # version -> failed load attempts
+        self.base_missing = False
+        self.note = ""          # why the newest servable is not the newest version (logged once per change)
+        self.newest_served = None
 
 
 class ModelManager:
@@ -102,6 +114,11 @@ class ModelManager:
 
     def _poll_model(self, model):
         name, config = model.config.name, model.config
+        missing = not os.path.isdir(config.base_path)
+        if missing and not model.base_missing:
+            logging.error("Model %s: base path %s does not exist; nothing of it is served (status NOT_FOUND) until "
+                          "it appears", name, config.base_path)
+        model.base_missing = missing
         on_disk = list_versions(config.base_path)
         given_up = {v for v, n in model.failures.items() if n > self._max_num_load_retries}
         aspired = aspired_versions(config.model_version_policy, [v for v in on_disk if v not in given_up])
@@ -111,10 +128,44 @@ class ModelManager:
         with self._lock:
             if any(v in model.servables for v in aspired):
                 for version in [v for v in model.servables if v not in aspired]:
-                    logging.info("Unloading %s version %d", name, version)
                     model.status[version] = VersionStatus(version, UNLOADING)
                     del model.servables[version]
-                    model.status[version] = VersionStatus(version, END)
+                    if version in on_disk:
+                        logging.info("Unloading %s version %d", name, version)
+                        model.status[version] = VersionStatus(version, END)
+                    else:
+                        message = (f"directory {os.path.join(config.base_path, str(version))} disappeared while "
+                                   f"the version was loaded; unloaded")
+                        logging.warning("Model %s version %d: %s", name, version, message)
+                        model.status[version] = VersionStatus(version, END, grpc.StatusCode.NOT_FOUND, message)
+            else:
+                for version in [v for v in model.servables if v not in on_disk]:
+                    if model.status[version].error_message == "":
+                        message = (f"directory {os.path.join(config.base_path, str(version))} disappeared; still "
+                                   f"serving from memory: no other version is loadable")
+                        logging.warning("Model %s version %d: %s", name, version, message)
+                        model.status[version] = VersionStatus(version, AVAILABLE, error_message=message)
+            self._note_fallback(model, on_disk)
+
+    def _note_fallback(self, model, on_disk):
+        """Logs and records (in the status of the newest servable) why it is older than what it should be."""
+        if not model.servables:
+            model.newest_served, model.note = None, ""
+            return
+        newest = max(model.servables)
+        newer = [v for v in on_disk if v > newest]
+        reasons = [f"version {v} failed to load ({model.status[v].error_message})" for v in newer
+                   if v in model.status and model.status[v].state == END and model.status[v].error_message]
+        if model.newest_served is not None and newest < model.newest_served:
+            gone = model.status.get(model.newest_served)
+            reasons.append(f"version {model.newest_served} is no longer served"
+                           + (f" ({gone.error_message})" if gone and gone.error_message else ""))
+        note = f"serving version {newest} in place of a newer one: " + "; ".join(reasons) if reasons else ""
+        if note and note != model.note:
+            logging.warning("Model %s: %s", model.config.name, note)
+            model.status[newest] = VersionStatus(newest, AVAILABLE, error_message=note)
+        model.note = note
+        model.newest_served = max(model.newest_served or 0, newest)
 
     def _load(self, model, version):
         name = model.config.name
@@ -201,5 +252,7 @@ class ModelManager:
                 raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {name}")
             return [statuses[version]]
         if not statuses:
-            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
+            missing = model is not None and model.base_missing
+            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}" + (
+                f": its base path {model.config.base_path} does not exist" if missing else ""))
         return [statuses[v] for v in sorted(statuses, reverse=True)]

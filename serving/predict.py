@@ -3,7 +3,11 @@
 ``predict``, ``classify``, ``get_model_metadata`` and ``get_model_status`` take a :class:`ModelManager` and the
 request proto and return the response proto, raising :class:`ServingError` with TF Serving's status codes and
 message texts (``predict_util.cc``, ``classifier.cc``, ``get_model_metadata_impl.cc``,
-``get_model_status_impl.cc``). The REST layer reuses :func:`run_signature` on arrays it decoded from JSON.
+``get_model_status_impl.cc``).
+
+gRPC and REST share one predict path, :func:`predict_arrays` (input names and shapes against the signature, the
+token limits of limits.py, the deadline of deadlines.py, then the model through the batcher), so their checks cannot
+drift: gRPC decodes ``TensorProto``s into arrays, REST decodes JSON (json_codec.py), and both call it.
 """
 import grpc
 import numpy as np
@@ -16,7 +20,9 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.apis import predict_pb2
 
+from serving import deadlines
 from serving import errors
+from serving import limits as limits_lib
 from serving.errors import ServingError
 from serving.servable import CLASSIFY_METHOD_NAME
 
@@ -68,6 +74,16 @@ def signature_def(servable, signature_name: str):
     if key not in servable.signature_defs:
         raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{key}" not found.')
     return key, servable.signature_defs[key]
+
+
+def prediction_signature(servable, signature_name: str):
+    """The signature a Predict call runs: it must exist and have a predict, classify or regress method name."""
+    key, signature = signature_def(servable, signature_name)
+    if signature.method_name not in (PREDICT_METHOD_NAME, CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME):
+        raise ServingError(grpc.StatusCode.INTERNAL, (
+            f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD_NAME}, "
+            f"{CLASSIFY_METHOD_NAME}, {REGRESS_METHOD_NAME}}}. Was: {signature.method_name}"))
+    return key, signature
 
 
 def _fill_model_spec(spec, servable, signature_key):
@@ -156,15 +172,36 @@ def _call(function, inputs: dict) -> dict:
         raise errors.from_exception(error) from None
 
 
-def run_signature(servable, signature_key, inputs: dict, output_aliases, batcher=None) -> dict:
-    """Runs one signature on validated arrays (through the batcher when batching is on)."""
+def run_signature(servable, signature_key, inputs: dict, output_aliases, batcher=None, deadline=None,
+                  length=0) -> dict:
+    """Runs one signature on validated arrays (through the batcher when batching is on; ``length``, the longest
+    string's size, picks the batcher's length bucket)."""
     function = servable.functions[signature_key]
     if batcher is None:
         outputs = _call(function, inputs)
     else:
         outputs = batcher.submit((servable.name, servable.version, id(servable), signature_key),
-                                 lambda merged: _call(function, merged), inputs)
+                                 lambda merged: _call(function, merged), inputs, deadline=deadline, length=length)
     return {alias: outputs[alias] for alias in output_aliases}
+
+
+def check_limits(cells, limits):
+    """limits.check_strings, counting refusals; returns the longest string's byte length."""
+    try:
+        return limits_lib.check_strings(cells, limits)
+    except ServingError:
+        deadlines.COUNTERS.add("over_token_limit")
+        raise
+
+
+def predict_arrays(servable, key, signature, inputs: dict, output_aliases, batcher=None,
+                   limits=limits_lib.TokenLimits(), deadline=None) -> dict:
+    """THE predict path of both protocols, on decoded arrays: names, shapes, token limits, deadline, model."""
+    check_input_names(signature, inputs)
+    check_input_arrays(signature, inputs)
+    length = check_limits(limits_lib.string_cells(inputs), limits)
+    deadlines.check(deadline, "before it ran")
+    return run_signature(servable, key, inputs, output_aliases, batcher, deadline, length)
 
 
 def _ndarray(proto) -> np.ndarray:
@@ -194,19 +231,14 @@ def arrays_from_tensor_protos(signature, tensors) -> dict:
 
 
 # ---- the RPCs --------------------------------------------------------------------------------------------------------
-def predict(manager, request, batcher=None):
+def predict(manager, request, batcher=None, limits=limits_lib.TokenLimits(), deadline=None):
     """``PredictionService.Predict``."""
     servable = servable_for(manager, request.model_spec)
-    key, signature = signature_def(servable, request.model_spec.signature_name)
-    if signature.method_name not in (PREDICT_METHOD_NAME, CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME):
-        raise ServingError(grpc.StatusCode.INTERNAL, (
-            f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD_NAME}, "
-            f"{CLASSIFY_METHOD_NAME}, {REGRESS_METHOD_NAME}}}. Was: {signature.method_name}"))
+    key, signature = prediction_signature(servable, request.model_spec.signature_name)
     check_input_names(signature, request.inputs)
     aliases = check_output_filter(signature, request.output_filter)
     inputs = arrays_from_tensor_protos(signature, request.inputs)
-    check_input_arrays(signature, inputs)
-    outputs = run_signature(servable, key, inputs, aliases, batcher)
+    outputs = predict_arrays(servable, key, signature, inputs, aliases, batcher, limits, deadline)
     response = predict_pb2.PredictResponse()
     _fill_model_spec(response.model_spec, servable, key)
     for alias, value in outputs.items():
@@ -227,8 +259,8 @@ def classification_signature(servable, signature_name):
     return key, signature
 
 
-def serialized_examples(input_proto) -> list[bytes]:
-    """``Input`` (``example_list`` or ``example_list_with_context``) -> serialized ``tf.Example``s."""
+def examples_of(input_proto) -> list:
+    """``Input`` (``example_list`` or ``example_list_with_context``) -> ``tf.Example``s (context merged in)."""
     kind = input_proto.WhichOneof("kind")
     if kind == "example_list":
         examples = list(input_proto.example_list.examples)
@@ -244,19 +276,23 @@ def serialized_examples(input_proto) -> list[bytes]:
         examples = []
     if not examples:
         raise ServingError(_INVALID, "Input is empty.")
-    return [e.SerializeToString() for e in examples]
+    return examples
 
 
-def classify(manager, request, batcher=None):
-    """``PredictionService.Classify`` over serialized ``tf.Example``s."""
+def classify(manager, request, batcher=None, limits=limits_lib.TokenLimits(), deadline=None):
+    """``PredictionService.Classify`` over ``tf.Example``s (the same limits and deadline as Predict)."""
     servable = servable_for(manager, request.model_spec)
     key, signature = classification_signature(servable, request.model_spec.signature_name)
-    serialized = serialized_examples(request.input)
+    examples = examples_of(request.input)
     input_name = next(iter(signature.inputs))
     aliases = [a for a in ("classes", "scores") if a in signature.outputs]
     if not aliases:
         raise ServingError(_INVALID, "Expected classification signature outputs to contain classes or scores")
-    outputs = run_signature(servable, key, {input_name: np.array(serialized, dtype=object)}, aliases, batcher)
+    length = check_limits(limits_lib.example_cells(examples), limits)
+    deadlines.check(deadline, "before it ran")
+    serialized = [e.SerializeToString() for e in examples]
+    outputs = run_signature(servable, key, {input_name: np.array(serialized, dtype=object)}, aliases, batcher,
+                            deadline, length)
     response = classification_pb2.ClassificationResponse()
     _fill_model_spec(response.model_spec, servable, key)
     classes, scores = outputs.get("classes"), outputs.get("scores")

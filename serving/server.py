@@ -4,6 +4,8 @@ Flags and defaults follow ``tensorflow_model_server`` for what is implemented (`
 here, 0 turns REST off). SIGTERM/SIGINT: the health service turns NOT_SERVING, no new requests are accepted and
 in-flight ones finish (up to ``--shutdown_grace_seconds``) before the process exits. The gRPC health service
 (``grpc.health.v1.Health``) answers SERVING for "" and for both TF Serving services once the server is up.
+Beyond TF Serving: ``--max_sentence_tokens`` / ``--max_request_tokens`` bound the work of one request (limits.py),
+and REST runs on aiohttp (http_transport.py) with ``--rest_api_timeout_in_ms`` as each request's deadline.
 
     nli_model_server --model_name=esim --model_base_path=/abs/path/to/exports/esim
     nli_model_server --model_config_file=models.config --enable_batching --batching_parameters_file=batching.config
@@ -24,12 +26,14 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from nli_app import cli
 from serving import config as config_lib
+from serving import deadlines
+from serving import limits as limits_lib
 from serving.batching import Batcher
 from serving.grpc_service import ModelServicer
 from serving.grpc_service import PredictionServicer
+from serving.http_transport import RestServer
 from serving.model_manager import ModelManager
 from serving.rest import RestApi
-from serving.rest import RestServer
 
 SERVICE_NAMES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
 
@@ -46,7 +50,7 @@ class ModelServer:
         self.grpc_server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
                                        options=message_options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(self.manager, self.batcher), self.grpc_server)
+            PredictionServicer(self.manager, self.batcher, options.limits), self.grpc_server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.manager), self.grpc_server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
@@ -56,9 +60,12 @@ class ModelServer:
         self.rest_server = None
         self.rest_port = 0
         if options.rest_api_port:
-            api = RestApi(self.manager, self.batcher, max_body_bytes=options.grpc_max_message_size)
-            self.rest_server = RestServer((options.host, options.rest_api_port), api)
-            self.rest_port = self.rest_server.server_address[1]
+            api = RestApi(self.manager, self.batcher, max_body_bytes=options.grpc_max_message_size,
+                          limits=options.limits)
+            self.rest_server = RestServer((options.host, options.rest_api_port), api,
+                                          timeout_seconds=options.rest_api_timeout_in_ms / 1e3,
+                                          grace_seconds=options.shutdown_grace_seconds)
+            self.rest_port = self.rest_server.port
 
     def start(self):
         self.grpc_server.start()
@@ -70,8 +77,10 @@ class ModelServer:
         logging.info("Serving models %s: gRPC on port %d, REST on port %s", self.manager.model_names(), self.port,
                      self.rest_port or "off")
 
-    def stop(self, grace_seconds: float = 10.0):
+    def stop(self, grace_seconds: float | None = None):
         """Stops accepting requests, lets in-flight ones finish, then releases the models."""
+        if grace_seconds is None:
+            grace_seconds = self.options.shutdown_grace_seconds
         logging.info("Shutting down: finishing in-flight requests (grace %.1f s)", grace_seconds)
         self.health.enter_graceful_shutdown()
         stopped = self.grpc_server.stop(grace_seconds)
@@ -81,7 +90,7 @@ class ModelServer:
         if self.batcher:
             self.batcher.stop()
         self.manager.stop()
-        logging.info("Server stopped")
+        logging.info("Server stopped; refused requests: %s", deadlines.COUNTERS.snapshot() or "none")
 
 
 FLAGS = flags.FLAGS
@@ -105,6 +114,13 @@ def define_flags(flag_values=flags.FLAGS):
                         **define)
     flags.DEFINE_integer("grpc_max_message_size", config_lib.INT32_MAX, "Largest request/response in bytes.", **define)
     flags.DEFINE_float("shutdown_grace_seconds", 10, "How long SIGTERM waits for in-flight requests.", **define)
+    flags.DEFINE_integer("max_sentence_tokens", limits_lib.DEFAULT_MAX_SENTENCE_TOKENS,
+                         "Most tokens in one string of a request (an upper bound of the model's tokens, see "
+                         "serving/limits.py); longer -> INVALID_ARGUMENT / 400 before any model work. 0: no limit.", **define)
+    flags.DEFINE_integer("max_request_tokens", limits_lib.DEFAULT_MAX_REQUEST_TOKENS,
+                         "Most tokens in all the strings of one request; more -> INVALID_ARGUMENT / 400. 0: no limit.", **define)
+    flags.DEFINE_integer("rest_api_timeout_in_ms", 30000, "Deadline of a REST request (as TF Serving's flag): one "
+                         "still waiting for the model then is dropped with 504.", **define)
 
 
 def main(argv):
@@ -115,7 +131,8 @@ def main(argv):
             model_base_path=FLAGS.model_base_path, model_config_file=FLAGS.model_config_file,
             file_system_poll_wait_seconds=FLAGS.file_system_poll_wait_seconds, enable_batching=FLAGS.enable_batching,
             batching_parameters_file=FLAGS.batching_parameters_file, grpc_max_message_size=FLAGS.grpc_max_message_size,
-            host=FLAGS.host)
+            host=FLAGS.host, limits=limits_lib.TokenLimits(FLAGS.max_sentence_tokens, FLAGS.max_request_tokens),
+            rest_api_timeout_in_ms=FLAGS.rest_api_timeout_in_ms, shutdown_grace_seconds=FLAGS.shutdown_grace_seconds)
     except (ValueError, OSError) as error:
         raise app.UsageError(str(error))
     server = ModelServer(options)
@@ -125,7 +142,7 @@ def main(argv):
     server.start()
     while not stop.wait(0.5):
         pass
-    server.stop(FLAGS.shutdown_grace_seconds)
+    server.stop()
 
 
 def run():

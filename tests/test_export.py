@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -88,12 +89,32 @@ def check_prediction(result, expected):
     assert result["label"] == [("entailment", "neutral", "contradiction")[i] for i in np.argmax(expected, -1)]
 
 
+def plant_temporaries(model_base):
+    """Directories killed exports leave behind (a dead writer, an old name without a pid) and one of a live writer,
+    all an hour old. Returns the live one's name."""
+    live = f".tmp-7-{os.getpid()}-abc"
+    for name in (".tmp-1-999999999-x1y2", ".tmp-2-q8w_e7r", live):
+        (model_base / name / "variables").mkdir(parents=True)
+        os.utime(model_base / name, (time.time() - 3600,) * 2)
+    return live
+
+
+def test_stale_temporary_exports_are_removed(tmp_path):
+    live = plant_temporaries(tmp_path)
+    (tmp_path / ".tmp-3-999999999-new").mkdir()  # newer than the newest export: left alone
+    removed = export.remove_stale_temporaries(str(tmp_path), time.time() - 60)
+    assert sorted(os.path.basename(p) for p in removed) == [".tmp-1-999999999-x1y2", ".tmp-2-q8w_e7r"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-3-999999999-new", live]
+
+
 @pytest.mark.slow
 def test_esim_round_trip_in_fresh_process(tmp_path):
     model = sharpen(esim.build_esim(len(VOCAB), 8, 6))
+    live = plant_temporaries(tmp_path / "esim")
     path = export.export_versioned(model, VOCAB, str(tmp_path), "esim")
     assert path == str(tmp_path / "esim" / "1")
-    assert [p.name for p in (tmp_path / "esim").iterdir()] == ["1"]  # no temporary directory left behind
+    # no temporary directory of its own left behind, and the killed exports' ones cleaned up
+    assert sorted(p.name for p in (tmp_path / "esim").iterdir()) == [live, "1"]
     assert method_names(path) == {"serving_default": "tensorflow/serving/predict",
                                   "classify": "tensorflow/serving/classify"}
     rows = [{"premise": p, "hypothesis": h} for p, h in zip(PREMISES, HYPOTHESES)]

@@ -133,3 +133,71 @@ def test_different_keys_and_layouts_are_never_mixed():
     batcher.stop()
     assert all(np.all(y == tag) and y.shape == (1, w) for (tag, w), y in out.items())
     assert {(t, s[1]) for t, s in seen} == {(1, 2), (1, 3), (2, 2), (2, 3)}
+
+
+def test_expired_tasks_are_dropped_from_the_queue_before_the_model_runs():
+    from serving import deadlines
+    model = RecordingModel(delay=0.4)
+    batcher = Batcher(BatchingParameters(max_batch_size=1, num_batch_threads=1))
+    before = deadlines.COUNTERS.snapshot().get("deadline_dropped", 0)
+    out = {}
+
+    def call(name, deadline):
+        try:
+            out[name] = batcher.submit("m", model, {"x": np.ones((1, 2), np.float32)}, deadline=deadline)["y"]
+        except ServingError as error:
+            out[name] = error
+    blocker = threading.Thread(target=call, args=("blocker", None))
+    blocker.start()
+    time.sleep(0.1)  # the only thread now runs the blocker for 0.4 s
+    late = threading.Thread(target=call, args=("late", time.monotonic() + 0.1))
+    late.start()
+    late.join(timeout=1.0)
+    assert not late.is_alive(), "the caller must stop waiting at its deadline"
+    blocker.join()
+    batcher.stop()
+    assert out["late"].code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert model.sizes == [1]  # the dropped task never reached the model
+    assert deadlines.COUNTERS.snapshot()["deadline_dropped"] == before + 1
+
+
+def test_length_buckets_keep_long_strings_out_of_short_batches():
+    model = RecordingModel()
+    batcher = Batcher(BatchingParameters(max_batch_size=64, batch_timeout_micros=200_000, num_batch_threads=1))
+    lengths = [3, 5, 6, 7, 900, 1000]  # buckets 2, 3, 3, 3, 10, 10
+    out = {}
+
+    def call(length):
+        out[length] = batcher.submit("m", model, {"x": np.full((1, 2), length, np.float32)}, length=length)["y"]
+    threads = [threading.Thread(target=call, args=(n,)) for n in lengths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    batcher.stop()
+    assert sorted(model.sizes) == [1, 2, 3]
+    for length, y in out.items():
+        np.testing.assert_allclose(y, expected(np.full((1, 2), length, np.float32)))
+
+
+def test_a_lone_long_request_is_not_starved_by_a_stream_of_short_ones():
+    model = RecordingModel(delay=0.02)
+    batcher = Batcher(BatchingParameters(max_batch_size=4, batch_timeout_micros=50_000, num_batch_threads=1))
+    stop, done = threading.Event(), {}
+
+    def short_stream(k):
+        while not stop.is_set():
+            batcher.submit("m", model, {"x": np.ones((1, 2), np.float32)}, length=5)
+
+    streams = [threading.Thread(target=short_stream, args=(k,)) for k in range(6)]
+    for thread in streams:
+        thread.start()
+    time.sleep(0.2)  # the short bucket is saturated
+    start = time.monotonic()
+    batcher.submit("m", model, {"x": np.zeros((1, 2), np.float32)}, length=5000)
+    done["long"] = time.monotonic() - start
+    stop.set()
+    for thread in streams:
+        thread.join()
+    batcher.stop()
+    assert done["long"] < 1.0, done  # one batch timeout plus the batches opened before it, not forever

@@ -1,10 +1,11 @@
 """End to end: ``nli_model_server`` in a child process on free loopback ports serving a SavedModel with the export
-contract's signatures (serving/toy_model.py; the real exported ESIM is test_serving_export.py), queried over gRPC
+contract's signatures (tests/toy_model.py; the real exported ESIM is test_serving_export.py), queried over gRPC
 and REST and compared with the same SavedModel called in this process; version 2 published while a client loop
-runs, a corrupt version 3, the bad-input suite over both protocols, ``nli_predict``, and a graceful SIGTERM."""
+runs, a corrupt version 3, the bad-input suite over both protocols, ``nli_predict``, and a SIGTERM that exits 0 (the
+server fixture's teardown). Draining in-flight requests on shutdown is test_serving_http.py's, in-process.
+This is the one module that needs a server in its own process."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,9 +23,9 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 
 import serving_requests
 from nli_app.nli import snli
-from serving import toy_model
+import toy_model
 from serving.client import NLIClient, read_pairs, string_tensor
-from serving.process import ServerProcess
+from server_process import ServerProcess
 
 SNLI_DEV = snli.sample_path("dev")
 LABELS = toy_model.LABELS
@@ -249,17 +250,10 @@ def test_oversized_requests_are_resource_exhausted(models, server, stubs):
     assert stubs[0].Predict(predict_request(models["pairs"][:1]), timeout=60).outputs["label"].string_val
 
 
-@pytest.mark.slow  # two client processes, each importing TensorFlow
+@pytest.mark.slow  # a client process importing TensorFlow
 def test_nli_predict_binary(models, server, tmp_path):
+    """The console binary over REST on a file (gRPC and single pairs go through the same NLIClient, tested above)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    (premise, hypothesis), expected = models["pairs"][0], in_process(models, 1, models["pairs"][:1])
-    result = subprocess.run([sys.executable, "-m", "serving.client", f"--server={server.grpc_address}",
-                             "--model_name=esim", f"--premise={premise}", f"--hypothesis={hypothesis}"],
-                            capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
-    line = json.loads(result.stdout.strip().splitlines()[-1])
-    assert line["label"] == LABELS[expected[0].argmax()]
-    np.testing.assert_allclose([line["probabilities"][k] for k in LABELS], expected[0], rtol=1e-4, atol=1e-5)
     with open(SNLI_DEV) as source, open(tmp_path / "pairs.jsonl", "w") as target:
         target.writelines(next(source) for _ in range(2))
     result = subprocess.run([sys.executable, "-m", "serving.client", "--rest", f"--server={server.rest_address}",
@@ -269,7 +263,10 @@ def test_nli_predict_binary(models, server, tmp_path):
     rows = [json.loads(line) for line in result.stdout.strip().splitlines()]
     file_pairs = [(p, h) for p, h, _ in read_pairs(str(tmp_path / "pairs.jsonl"))]
     assert [(r["premise"], r["hypothesis"]) for r in rows] == file_pairs
-    assert [r["label"] for r in rows] == [LABELS[i] for i in in_process(models, 1, file_pairs).argmax(1)]
+    expected = in_process(models, 1, file_pairs)
+    assert [r["label"] for r in rows] == [LABELS[i] for i in expected.argmax(1)]
+    np.testing.assert_allclose([[r["probabilities"][k] for k in LABELS] for r in rows], expected, rtol=1e-4,
+                               atol=1e-5)
     assert '"accuracy"' in result.stderr
 
 
@@ -345,34 +342,3 @@ def test_publish_version_2_while_serving_then_corrupt_version_3(models, server, 
     by_version = {s["version"]: s for s in body["model_version_status"]}
     assert status == 200 and by_version["2"]["state"] == "AVAILABLE"
     assert by_version["3"]["state"] == "END" and by_version["3"]["status"]["error_code"] != "OK"
-
-
-@pytest.mark.slow  # a second server process
-def test_sigterm_finishes_in_flight_requests(tmp_path):
-    toy_model.write_toy_model(str(tmp_path / "toy" / "1"), seed=4)
-    (tmp_path / "batching.config").write_text("max_batch_size { value: 64 }\n"
-                                              "batch_timeout_micros { value: 1500000 }\n"
-                                              "num_batch_threads { value: 1 }\n")
-    process = ServerProcess(["--model_name=toy", f"--model_base_path={tmp_path / 'toy'}", "--enable_batching",
-                             f"--batching_parameters_file={tmp_path / 'batching.config'}"], rest=False)
-    with process:
-        client = NLIClient(process.grpc_address, "toy")
-        results = [None] * 4
-
-        def call(i):
-            try:
-                results[i] = client.predict([f"p {i}"], ["h"])[0]
-            except Exception as error:  # noqa: BLE001 - recorded and asserted below
-                results[i] = error
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]
-        for thread in threads:
-            thread.start()
-        time.sleep(0.7)  # the requests now wait in the 1.5 s batch window
-        assert process.stop(signal.SIGTERM) == 0
-        for thread in threads:
-            thread.join()
-        client.close()
-    expected = toy_model.reference_probabilities([f"p {i}" for i in range(4)], ["h"] * 4, seed=4)
-    for result, row in zip(results, expected):
-        assert not isinstance(result, Exception), result
-        np.testing.assert_allclose([result.probabilities[k] for k in toy_model.LABELS], row, rtol=1e-5)

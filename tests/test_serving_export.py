@@ -10,7 +10,7 @@ import pytest
 from nli_app.nli import esim, export, snli
 from nli_app.nli import vocab as vocab_lib
 from serving.client import NLIClient
-from serving.process import ServerProcess
+from server_process import ServerProcess
 
 SNLI_DEV = snli.sample_path("dev")
 

@@ -133,3 +133,53 @@ def test_background_polling_thread(tmp_path):
         time.sleep(0.05)
     manager.stop()
     assert manager.servable("m") == ("m", 2)
+
+
+def test_vanished_serving_version_with_corrupt_newer_is_reported_not_silent(tmp_path, caplog):
+    """Issue 11 item 4: v3 corrupt, v2 serving; deleting v2's directory makes latest fall back to v1, loudly."""
+    import shutil
+    make_versions(tmp_path, 1, 2)
+    manager = ModelManager(config_for(tmp_path), poll_wait_seconds=0, max_num_load_retries=0, loader=FakeLoader())
+    make_versions(tmp_path, 3, broken=(3,))
+    manager.poll_once()
+    manager.poll_once()
+    assert manager.servable("m") == ("m", 2)
+    assert "version 3 failed to load (RuntimeError: corrupt SavedModel" in manager.status("m", 2)[0].error_message
+    shutil.rmtree(tmp_path / "2")
+    with caplog.at_level("WARNING"):
+        manager.poll_once()
+    assert manager.servable("m") == ("m", 1)
+    statuses = {s.version: s for s in manager.status("m")}
+    assert (statuses[2].state, statuses[2].error_code) == ("END", grpc.StatusCode.NOT_FOUND)
+    assert "disappeared" in statuses[2].error_message
+    note = statuses[1].error_message
+    assert statuses[1].state == "AVAILABLE" and note.startswith("serving version 1 in place of a newer one: ")
+    assert "version 3 failed to load" in note and "version 2 is no longer served (directory" in note
+    assert note in caplog.text
+    caplog.clear()
+    manager.poll_once()
+    assert "in place of" not in caplog.text  # said once per change, not on every poll
+
+
+def test_only_version_vanishing_keeps_serving_from_memory(tmp_path):
+    import shutil
+    make_versions(tmp_path, 1)
+    manager = ModelManager(config_for(tmp_path), poll_wait_seconds=0, loader=FakeLoader())
+    shutil.rmtree(tmp_path / "1")
+    manager.poll_once()
+    assert manager.servable("m") == ("m", 1)
+    assert "still serving from memory" in manager.status("m")[0].error_message
+
+
+def test_missing_base_path_is_loud_and_not_found(tmp_path, caplog):
+    with caplog.at_level("ERROR"):
+        manager = ModelManager(config_for(tmp_path / "nope"), poll_wait_seconds=0, loader=FakeLoader())
+    assert f"base path {tmp_path / 'nope'} does not exist" in caplog.text
+    with pytest.raises(ServingError) as info:
+        manager.status("m")
+    assert info.value.code == grpc.StatusCode.NOT_FOUND
+    assert info.value.message == f"Could not find any versions of model m: its base path {tmp_path / 'nope'} " \
+                                 "does not exist"
+    make_versions(tmp_path / "nope", 1)
+    manager.poll_once()
+    assert manager.servable("m") == ("m", 1)

@@ -12,7 +12,8 @@ from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 import serving_requests
-from serving import predict, toy_model
+import toy_model
+from serving import predict
 from serving.client import string_tensor
 from serving.batching import Batcher
 from serving.config import BatchingParameters

@@ -1,4 +1,5 @@
-"""TF Serving's REST API: the JSON codec and RestApi's routing/error mapping, in-process (no sockets)."""
+"""TF Serving's REST API: the JSON codec (json_codec.py) and RestApi's routing/error mapping, in-process (no sockets;
+the HTTP transport is test_serving_http.py)."""
 import base64
 import json
 
@@ -8,7 +9,8 @@ from google.protobuf import text_format
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import rest, toy_model
+import toy_model
+from serving import json_codec, rest
 from serving.errors import ServingError
 from serving.model_manager import ModelManager
 
@@ -28,7 +30,8 @@ def api(tmp_path_factory):
 
 def call(api, method, path, payload=None):
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode() if payload is not None else b""
-    return api.handle(method, path, body)
+    status, response, _ = api.handle(method, path, body)
+    return status, response
 
 
 def reference():
@@ -115,7 +118,24 @@ BAD = [
     ("POST", "/v1/models/toy:classify", {"signature_name": "classify", "examples": [{"premise": ["a", 1]}]}, 400,
      "Unexpected element type in feature: premise expecting type: bytes"),
     ("POST", "/v1/models/toy:regress", {"examples": []}, 501, "Regress is not implemented by nli_model_server"),
-    ("GET", "/v1/models/toy:predict", None, 400, "Malformed request: GET /v1/models/toy:predict"),
+    ("GET", "/v1/models/toy:predict", None, 405, "Method GET is not allowed for /v1/models/toy:predict; allowed: POST"),
+    ("PUT", "/v1/models/toy", None, 405, "Method PUT is not allowed for /v1/models/toy; allowed: GET, HEAD"),
+    ("OPTIONS", "/v1/models/toy", None, 400, "Origin header is missing in CORS preflight"),
+    ("POST", "/v1/models/toy/versions/99999999999999999999:predict", {"instances": ROWS}, 400,
+     "Failed to convert version: 99999999999999999999 to numeric."),
+    ("GET", "/v1/models/toy/versions/99999999999999999999", None, 400,
+     "Failed to convert version: 99999999999999999999 to numeric."),
+    ("POST", "/v1/models/toy:predict", b'{"instances": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", 400,
+     "JSON Parse error: The document nests deeper than 64 levels"),
+    ("POST", "/v1/models/toy:predict", b'{"instances": [{"premise": "\\ud800", "hypothesis": "b"}]}', 400,
+     "Failed to process 'instances' key: premise. Error: JSON Value: \"\\ud800\" is not valid UTF-8"),
+    ("POST", "/v1/models/toy:classify", {"signature_name": "classify", "examples": [{"premise": 2**70}]}, 400,
+     "JSON Value: 1180591620717411303424 Type: Number is not of expected type: int64"),
+    ("POST", "/v1/models/toy:predict", {"instances": [{"premise": "word " * 300, "hypothesis": "b"}]}, 400,
+     "Input premise[0] has more than 256 tokens, the limit per sentence (--max_sentence_tokens)"),
+    ("POST", "/v1/models/toy:classify", {"signature_name": "classify",
+                                         "examples": [{"premise": "a " * 300, "hypothesis": "b"}]}, 400,
+     "Input premise[0] has more than 256 tokens, the limit per sentence (--max_sentence_tokens)"),
     ("POST", "/v2/whatever", {}, 400, "Malformed request: POST /v2/whatever"),
 ]
 
@@ -128,18 +148,18 @@ def test_bad_requests_map_to_tf_serving_codes_and_texts(api, method, path, paylo
 
 
 def test_json_to_array_shapes_and_types():
-    np.testing.assert_array_equal(rest.json_to_array([[1, 2], [3, 4]], types_pb2.DT_INT64), [[1, 2], [3, 4]])
-    assert rest.json_to_array([1.5, 2], types_pb2.DT_FLOAT).dtype == np.float32
-    assert rest.json_to_array(["a", {"b64": "Yg=="}], types_pb2.DT_STRING).tolist() == [b"a", b"b"]
+    np.testing.assert_array_equal(json_codec.json_to_array([[1, 2], [3, 4]], types_pb2.DT_INT64), [[1, 2], [3, 4]])
+    assert json_codec.json_to_array([1.5, 2], types_pb2.DT_FLOAT).dtype == np.float32
+    assert json_codec.json_to_array(["a", {"b64": "Yg=="}], types_pb2.DT_STRING).tolist() == [b"a", b"b"]
     with pytest.raises(ServingError, match="Encountered scalar 1 at level: 1"):
-        rest.json_to_array([[1], 1], types_pb2.DT_INT64)
+        json_codec.json_to_array([[1], 1], types_pb2.DT_INT64)
     with pytest.raises(ServingError, match="JSON Value: 1.5 Type: Number is not of expected type: int64"):
-        rest.json_to_array([1.5], types_pb2.DT_INT64)
+        json_codec.json_to_array([1.5], types_pb2.DT_INT64)
 
 
 def test_encode_outputs_row_and_columnar():
     outputs = {"p": np.array([[0.5, 0.5]], np.float32), "label": np.array([b"neutral"], dtype=object),
                "raw_bytes": np.array([b"\xff"], dtype=object)}
-    assert rest.encode_predict_outputs(outputs, "row") == {"predictions": [
+    assert json_codec.encode_predict_outputs(outputs, "row") == {"predictions": [
         {"p": [0.5, 0.5], "label": "neutral", "raw_bytes": {"b64": "/w=="}}]}
-    assert rest.encode_predict_outputs({"p": outputs["p"]}, "columnar") == {"outputs": [[0.5, 0.5]]}
+    assert json_codec.encode_predict_outputs({"p": outputs["p"]}, "columnar") == {"outputs": [[0.5, 0.5]]}

@@ -16,10 +16,12 @@
   (``tree_graph``); a malformed parse fails the request with INVALID_ARGUMENT "malformed binary parse".
 
 ``export_versioned(model, vocabulary, base, name, version=None)`` writes ``BASE/NAME/VERSION/`` (the next free
-integer by default) atomically: into a hidden temporary directory next to it, then one ``rename``, so a server
-polling ``BASE/NAME`` never sees a half-written version.
+integer by default) atomically: into a hidden temporary directory next to it (``.tmp-VERSION-PID-*``), then one
+``rename``, so a server polling ``BASE/NAME`` never sees a half-written version. After the rename, temporary
+directories an export killed earlier left behind are removed (:func:`remove_stale_temporaries`).
 """
 import os
+import re
 import shutil
 import tempfile
 
@@ -117,7 +119,7 @@ def export_model(model, vocabulary, export_dir, parses=True):
         raise FileExistsError(f"export directory already exists: {export_dir}")
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(export_dir)}-", dir=parent)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(export_dir)}-{os.getpid()}-", dir=parent)
     try:
         module = NliServingModule(model, vocabulary, parses)
         tf.saved_model.save(module, tmp, signatures=module.signatures())
@@ -126,7 +128,40 @@ def export_model(model, vocabulary, export_dir, parses=True):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    remove_stale_temporaries(parent, os.path.getmtime(export_dir))
     return export_dir
+
+
+_TEMPORARY = re.compile(r"^\.tmp-[^-]+-(?:(?P<pid>\d+)-)?")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(model_base: str, newest_export_mtime: float) -> list:
+    """Removes the ``.tmp-*`` export directories under ``model_base`` older than the newest completed export
+    (modified before ``newest_export_mtime``) whose writing process is gone (a name without a pid: age alone), so
+    killed exports do not accumulate; another exporter still writing keeps its directory. Returns the removed."""
+    removed = []
+    for name in os.listdir(model_base):
+        match = _TEMPORARY.match(name)
+        path = os.path.join(model_base, name)
+        if match is None or not os.path.isdir(path):
+            continue
+        if os.path.getmtime(path) >= newest_export_mtime:
+            continue
+        if match["pid"] and _alive(int(match["pid"])):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def next_version(model_base):

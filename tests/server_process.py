@@ -1,4 +1,4 @@
-"""``nli_model_server`` as a child process on free loopback ports: for end-to-end tests and benchmarks.
+"""Test fixture: ``nli_model_server`` as a child process on free loopback ports: for end-to-end tests and benchmarks.
 
     with ServerProcess(["--model_name=esim", "--model_base_path=/exports/esim"]) as server:
         NLIClient(server.grpc_address, "esim").predict([...], [...])
