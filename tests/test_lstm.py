@@ -62,3 +62,19 @@ def test_config_round_trip_and_weight_layout(layers):
     assert [w.shape for w in clone.weights] == [w.shape for w in fast.weights]
     assert [w.name for w in clone.weights][:3] == ["forward_kernel", "forward_recurrent_kernel", "forward_bias"]
     np.testing.assert_array_equal(clone.weights[2].numpy()[4:8], 1)  # unit_forget_bias, as keras.layers.LSTM
+
+
+def test_traced_with_unknown_lengths_and_the_static_shape_path(layers, monkeypatch):
+    """Under tf.function with [None, None] inputs (the Trainer's signature), and with the path that backends with
+    static shapes take (every row computed and masked), the outputs are the same."""
+    reference, fast = layers
+    xa, xb, ma, mb = _data(5)
+    spec = [tf.TensorSpec([None, None, 5]), tf.TensorSpec([None, None, 5]), tf.TensorSpec([None, None], tf.bool),
+            tf.TensorSpec([None, None], tf.bool)]
+    traced = tf.function(lambda a, b, m, n: fast([a, b], mask=[m, n]), input_signature=spec)
+    want = [reference(xa, mask=ma), reference(xb, mask=mb)]
+    for got, expected in zip(traced(xa, xb, ma, mb), want):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    monkeypatch.setattr(lstm.keras.backend, "backend", lambda: "jax")
+    for got, expected in zip(fast([xa, xb], mask=[ma, mb]), want):
+        np.testing.assert_allclose(got, expected, atol=1e-6)

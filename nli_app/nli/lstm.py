@@ -93,27 +93,31 @@ class BiLSTM(keras.layers.Layer):
         recurrent = ops.stack([rf.value, rb.value])  # [2, u, 4u]
         dynamic = keras.backend.backend() == "tensorflow"  # other backends need static shapes: no row slicing
 
-        def step(carry, step_inputs):
-            h, c = carry
-            z_x, n = step_inputs
+        def step(carry, z_x):
+            h, c, t = carry
+            n = ops.take(running, t)
             if dynamic:  # only the rows still running
                 h, c, z_x = h[:, :n], c[:, :n], z_x[:, :n]
             z = z_x + ops.matmul(h, recurrent)
             i, f = ops.sigmoid(z[..., :u]), ops.sigmoid(z[..., u:2 * u])
             c_new = f * c + i * ops.tanh(z[..., 2 * u:3 * u])
             h_new = ops.sigmoid(z[..., 3 * u:]) * ops.tanh(c_new)
-            h_all, c_all = carry
+            h_all, c_all, _ = carry
             if dynamic:
                 done = h_all[:, n:]
                 out = ops.concatenate([h_new, ops.zeros_like(done)], axis=1)
-                return (ops.concatenate([h_new, done], axis=1), ops.concatenate([c_new, c_all[:, n:]], axis=1)), \
-                    (out, c_all)
-            keep = ops.cast(ops.arange(rows)[None, :, None] < n, h.dtype)
-            out = keep * h_new
-            return (out + (1 - keep) * h_all, keep * c_new + (1 - keep) * c_all), (out, c_all)
+                h_new, c_new = ops.concatenate([h_new, done], axis=1), ops.concatenate([c_new, c_all[:, n:]], axis=1)
+            else:
+                keep = ops.cast(ops.arange(rows)[None, :, None] < n, h.dtype)
+                out = keep * h_new
+                h_new, c_new = out + (1 - keep) * h_all, keep * c_new + (1 - keep) * c_all
+            # keras.ops.scan wants outputs shaped like the carry, and one input tensor (several fail to trace
+            # when the number of steps is unknown), hence the step counter in the carry.
+            return (h_new, c_new, t + 1), (out, c_all, t)
 
         zeros = ops.zeros((2, rows, u), x.dtype)
-        _, (outputs, _) = ops.scan(step, (zeros, zeros), (inputs, running))  # [T, 2, R, u], sorted rows
+        start = ops.convert_to_tensor(0, "int32")
+        _, (outputs, _, _) = ops.scan(step, (zeros, zeros, start), inputs)  # [T, 2, R, u], sorted rows
         outputs = ops.reshape(ops.transpose(outputs, (1, 2, 0, 3)), (2, -1, u))  # [2, R*T, u]
         forward = ops.take(outputs[0], ops.argsort(index_f), axis=0)  # back to (row, position)
         backward = ops.take(outputs[1], ops.argsort(index_b), axis=0)
