@@ -38,6 +38,17 @@ def _batches(features, labels, batch_size, num_examples, seed):
             for s in range(0, len(index), batch_size)]
 
 
+def flat_objective(model, data, batch_size=4096, num_examples=None, seed=0, loss_fn=None, jit_compile=False):
+    """``tf_objective.FlatObjective`` of ``model`` on ``data`` (arguments as ``model_sharpness``)."""
+    import keras  # pylint: disable=import-outside-toplevel
+    from nli_app.sharpness.tf_objective import FlatObjective  # pylint: disable=import-outside-toplevel
+    if loss_fn is None:
+        loss_fn = keras.losses.sparse_categorical_crossentropy
+    features, labels = _as_arrays(data)
+    return FlatObjective(model, _batches(features, labels, int(batch_size), num_examples, seed), loss_fn,
+                         jit_compile=jit_compile)
+
+
 def model_sharpness(model, data, epsilon, subspace_dim=None, method="default", max_iterations=10, seed=0,
                     num_examples=None, batch_size=4096, loss_fn=None, jit_compile=False,
                     max_evaluations=DEFAULT_MAX_EVALUATIONS):
@@ -62,13 +73,7 @@ def model_sharpness(model, data, epsilon, subspace_dim=None, method="default", m
     Returns:
       ``SharpnessResult`` (``.value``, ``.evaluations``, ...).
     """
-    import keras  # pylint: disable=import-outside-toplevel
-    from nli_app.sharpness.tf_objective import FlatObjective  # pylint: disable=import-outside-toplevel
-    if loss_fn is None:
-        loss_fn = keras.losses.sparse_categorical_crossentropy
-    features, labels = _as_arrays(data)
-    objective = FlatObjective(model, _batches(features, labels, int(batch_size), num_examples, seed), loss_fn,
-                              jit_compile=jit_compile)
+    objective = flat_objective(model, data, batch_size, num_examples, seed, loss_fn, jit_compile)
     x0 = objective.x0
     A = None if subspace_dim is None else random_subspace(x0.size, subspace_dim, seed=seed, dtype=np.float32)
     try:
