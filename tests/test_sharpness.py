@@ -3,7 +3,9 @@ import keras
 import numpy as np
 import pytest
 
+from nli_app.large_batch.networks import build_f1
 from nli_app.sharpness import box_bounds, box_sharpness, model_sharpness, random_subspace
+from nli_app.sharpness.model import flat_objective
 from tests.sharpness_problems import F0, exact_sharpness, found_over_exact, quadratic, softmax_regression
 
 METHODS = ("default", "paper")
@@ -87,6 +89,7 @@ def test_flat_function_has_zero_sharpness(method):
     ({"epsilon": float("nan")}, "epsilon"),
     ({"method": "paper", "max_iterations": 0}, "max_iterations"),
     ({"max_evaluations": 0}, "max_evaluations"),
+    ({"max_evaluations": 1}, "at least 2"),
     ({"lanczos_steps": 1.5}, "lanczos_steps"),
     ({"method": "lbfgs"}, "method"),
     ({"A": np.ones((3, 2))}, "n x p"),
@@ -145,6 +148,21 @@ def test_model_sharpness_on_subset_and_dataset_inputs():
         model_sharpness(model, (x, y[:5]), 1e-2)
 
 
+def test_search_on_a_subset_reports_values_of_the_full_objective():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(80, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 80)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    full = flat_objective(model, (x, y))
+    got = model_sharpness(model, (x, y), 0.05, search_examples=20)
+    assert got.evaluations == 2 and 2 <= got.search_evaluations <= 40
+    assert got.f0 == pytest.approx(full(full.x0)[0], rel=1e-6)
+    A_free = full.x0 + got.y  # A = I: the reported maximum is the full objective at the point found
+    assert got.f_max == pytest.approx(full(A_free)[0], rel=1e-5) and got.value > 0
+    whole = model_sharpness(model, (x, y), 0.05)
+    assert got.value <= whole.value * 1.05 and got.value >= 0.5 * whole.value
+
+
 def _finite_difference_check(objective, x0, seed=0, h=1e-3):
     direction = np.random.default_rng(seed).normal(size=x0.shape)
     direction /= np.linalg.norm(direction)
@@ -155,13 +173,10 @@ def _finite_difference_check(objective, x0, seed=0, h=1e-3):
 
 
 def test_flat_objective_gradient_matches_finite_differences_with_batchnorm():
-    from nli_app.sharpness.model import _batches
-    from nli_app.sharpness.tf_objective import FlatObjective
-    from nli_app.large_batch.networks import build_f1
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 16), dtype=np.float32), rng.integers(0, 10, 64)
     model = build_f1(input_shape=(16,))
-    objective = FlatObjective(model, _batches(x, y, 24, None, 0), keras.losses.sparse_categorical_crossentropy)
+    objective = flat_objective(model, (x, y), batch_size=24)
     numeric, analytic, f0 = _finite_difference_check(objective, objective.x0)
     assert numeric == pytest.approx(analytic, rel=2e-2, abs=1e-4)
     assert f0 == pytest.approx(float(np.mean(keras.losses.sparse_categorical_crossentropy(

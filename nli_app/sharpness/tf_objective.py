@@ -30,7 +30,7 @@ class FlatObjective:
         self._shapes = [tuple(v.shape) for v in self._variables]
         self._sizes = [int(np.prod(s)) for s in self._shapes]
         self._batches = batches
-        self._count = sum(int(tf.nest.flatten(y)[0].shape[0]) for _, y in batches)
+        self.count = sum(int(tf.nest.flatten(y)[0].shape[0]) for _, y in batches)
         self._loss_fn = loss_fn
         self._step = tf.function(self._sum_loss_and_gradient, jit_compile=jit_compile, reduce_retracing=True)
         self._hvp_step = tf.function(self._sum_hvp, jit_compile=jit_compile, reduce_retracing=True)
@@ -74,7 +74,7 @@ class FlatObjective:
     def loss(self, w):
         """f(w) alone (a forward pass per batch), for loss surfaces."""
         self.assign(w)
-        return sum(float(self._loss_step(features, labels)) for features, labels in self._batches) / self._count
+        return sum(float(self._loss_step(features, labels)) for features, labels in self._batches) / self.count
 
     def hvp(self, w, v):
         """The Hessian-vector product H(w) v of f (exact, float32 arithmetic), as a float64 vector."""
@@ -83,7 +83,7 @@ class FlatObjective:
         out = np.zeros(sum(self._sizes), np.float64)
         for features, labels in self._batches:
             out += self._hvp_step(features, labels, vector).numpy()
-        return out / self._count
+        return out / self.count
 
     def __call__(self, w):
         self.assign(w)
@@ -93,4 +93,4 @@ class FlatObjective:
             total += float(loss)
             grad += g.numpy()
         self.evaluations += 1
-        return total / self._count, grad / self._count
+        return total / self.count, grad / self.count
