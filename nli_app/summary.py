@@ -1,11 +1,17 @@
 """TensorBoard summaries for the large-batch study (Keskar et al., ICLR 2017), read by the ``nli_app_sharpness`` plugin.
 
-Three kinds of record, each written into the default ``tf.summary`` writer with ``tf.summary.write``, a
+Five kinds of record, each written into the default ``tf.summary`` writer with ``tf.summary.write``, a
 ``SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME, content=<JSON of the settings>)`` and
 ``data_class=DATA_CLASS_TENSOR`` (so ``DataProvider.list_tensors`` lists them):
 
-* ``sharpness``: one value of Metric 2.1, phi(eps, A) in percent (Tables 3-4, Figure 6), a float64 scalar tensor.
-  Also written as a plain scalar so the stock Scalars dashboard shows it.
+* ``sharpness``: one value of Metric 2.1, phi(eps, A) in percent (Tables 3-4, Figure 6), a float64 scalar tensor,
+  with the maximiser that found it (``method``: "default" or "paper", see ``nli_app.sharpness.box``). Also written
+  as a plain scalar so the stock Scalars dashboard shows it.
+* ``curvature``: the Hessian's largest eigenvalue and its trace at the minimiser (``nli_app.sharpness.curvature``),
+  one float64 scalar record per ``quantity`` (``CURVATURE_QUANTITIES``), also as plain scalars.
+* ``surface``: a filter-normalised 2-D loss surface f(alpha, beta) (Li et al. 2018, ``nli_app.sharpness.landscape``),
+  a float64 tensor of shape [1 + len(betas), 1 + len(alphas)]: row 0 holds the alphas from column 1, column 0 the
+  betas from row 1, and the rest the losses (rows: beta, columns: alpha).
 * ``interpolation``: one 1-D parametric curve between two minimisers (Figure 3, Appendix D): the linear path
   f(alpha x_l + (1 - alpha) x_s) or the curved path f(sin(alpha pi/2) x_l + cos(alpha pi/2) x_s); a float64
   tensor of shape [5, n] whose rows are ``INTERPOLATION_ROWS``.
@@ -13,8 +19,9 @@ Three kinds of record, each written into the default ``tf.summary`` writer with 
   shape [3, n] whose rows are ``SWEEP_ROWS``.
 
 TensorBoard keeps one metadata record per (run, tag), so the settings that tell curves apart are part of the tag:
-``sharpness`` writes to ``sharpness_tag(name, epsilon, subspace_dim)`` (e.g. ``sharpness/eps=0.001/full``,
-``sharpness/eps=0.0005/p=100``) and ``interpolation`` to ``name + "/" + path``. The plain scalar goes to the same tag
+``sharpness`` writes to ``sharpness_tag(name, epsilon, subspace_dim, method)`` (e.g.
+``sharpness/eps=0.001/full/default``, ``sharpness/eps=0.0005/p=100/paper``), ``curvature`` to ``name + "/" +
+quantity`` and ``interpolation`` to ``name + "/" + path``. The plain scalar goes to the same tag
 plus ``SCALAR_SUFFIX``.
 """
 import json
@@ -25,18 +32,22 @@ import tensorflow as tf
 from tensorboard.compat.proto import summary_pb2
 
 PLUGIN_NAME = "nli_app_sharpness"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sharpness tags and settings carry the maximiser (version 1: L-BFGS-B, "paper")
 SCALAR_SUFFIX = "/scalar"
 INTERPOLATION_ROWS = ("alpha", "train_loss", "test_loss", "train_accuracy", "test_accuracy")
 SWEEP_ROWS = ("batch_size", "test_accuracy", "sharpness")
 INTERPOLATION_PATHS = ("linear", "curved")
-KINDS = ("sharpness", "interpolation", "sweep")
+SHARPNESS_METHODS = ("default", "paper")  # as nli_app.sharpness.METHODS (this module does not import the metric)
+CURVATURE_QUANTITIES = ("lambda_max", "trace")
+KINDS = ("sharpness", "curvature", "surface", "interpolation", "sweep")
 
 
-def sharpness_tag(name, epsilon, subspace_dim=None):
-    """The tag a sharpness measurement is written under: ``name/eps=<epsilon>/(full | p=<subspace_dim>)``."""
+def sharpness_tag(name, epsilon, subspace_dim=None, method="default"):
+    """The tag a sharpness measurement is written under: ``name/eps=<epsilon>/(full | p=<subspace_dim>)/<method>``."""
+    if method not in SHARPNESS_METHODS:
+        raise ValueError(f"method must be one of {SHARPNESS_METHODS}, got {method!r}")
     space = "full" if subspace_dim is None else f"p={int(subspace_dim)}"
-    return f"{name}/eps={float(epsilon):g}/{space}"
+    return f"{name}/eps={float(epsilon):g}/{space}/{method}"
 
 
 def metadata(kind, **settings):
@@ -97,27 +108,57 @@ def _write(tag, tensor, step, summary_metadata):
                             metadata=summary_metadata)
 
 
-def sharpness(name, value, step, epsilon, subspace_dim=None, batch_size=None, regime=None):
+def sharpness(name, value, step, epsilon, subspace_dim=None, batch_size=None, regime=None, method="default"):
     """Write one sharpness measurement phi(epsilon, A) (Metric 2.1, in percent) and the matching plain scalar.
 
     Args:
-      name: tag prefix, e.g. ``"sharpness"``; the tag is ``sharpness_tag(name, epsilon, subspace_dim)``.
+      name: tag prefix, e.g. ``"sharpness"``; the tag is ``sharpness_tag(name, epsilon, subspace_dim, method)``.
       value: phi in percent, as Tables 3-4.
       step: the training step (int).
       epsilon: box size epsilon of C_eps.
       subspace_dim: p for a random n x p matrix A, None for the full space (A = I).
       batch_size: the training batch size of the run (optional, shown by the plugin).
       regime: a label such as ``"SB"`` or ``"LB"`` (optional; the plugin's table groups by it).
+      method: the maximiser that found the value, ``"default"`` or ``"paper"``.
     Returns:
       A boolean tensor: True if both records were written, False without a default writer (as
       ``tf.summary.write``).
     """
+    tag = sharpness_tag(name, epsilon, subspace_dim, method)
     settings = {"epsilon": _finite_positive("epsilon", epsilon),
-                "subspace_dim": _optional_positive_int("subspace_dim", subspace_dim),
-                "batch_size": _optional_positive_int("batch_size", batch_size),
-                "regime": None if regime is None else str(regime)}
-    tag = sharpness_tag(name, epsilon, subspace_dim)
-    written = _write(tag, float(value), step, metadata("sharpness", **settings))
+                "subspace_dim": _optional_positive_int("subspace_dim", subspace_dim), "method": method,
+                **_run_settings(batch_size, regime)}
+    return _scalar_record(tag, value, step, metadata("sharpness", **settings))
+
+
+def curvature(name, lambda_max, trace, step, batch_size=None, regime=None):
+    """Write the Hessian's largest eigenvalue and trace at the minimiser: tags ``name/lambda_max`` and
+    ``name/trace`` (settings ``quantity``, ``batch_size``, ``regime``), each with a plain scalar."""
+    written = [_scalar_record(f"{name}/{quantity}", value, step,
+                              metadata("curvature", quantity=quantity, **_run_settings(batch_size, regime)))
+               for quantity, value in zip(CURVATURE_QUANTITIES, (lambda_max, trace))]
+    return tf.logical_and(*written)
+
+
+def loss_surface(name, alphas, betas, loss, step=0, batch_size=None, regime=None):
+    """Write a 2-D loss surface ``loss[i][j] = f(alphas[j], betas[i])`` (Li et al. 2018) under tag ``name``."""
+    axes = _rows(("alphas",), (alphas,))[0], _rows(("betas",), (betas,))[0]
+    loss = np.asarray(loss, dtype=np.float64)
+    if loss.shape != (axes[1].size, axes[0].size):
+        raise ValueError(f"loss must have shape [len(betas), len(alphas)] = {[axes[1].size, axes[0].size]}, "
+                         f"got {list(loss.shape)}")
+    tensor = np.zeros((axes[1].size + 1, axes[0].size + 1))
+    tensor[0, 1:], tensor[1:, 0], tensor[1:, 1:] = axes[0], axes[1], loss
+    return _write(name, tensor, step, metadata("surface", **_run_settings(batch_size, regime)))
+
+
+def _run_settings(batch_size, regime):
+    return {"batch_size": _optional_positive_int("batch_size", batch_size),
+            "regime": None if regime is None else str(regime)}
+
+
+def _scalar_record(tag, value, step, summary_metadata):
+    written = _write(tag, float(value), step, summary_metadata)
     scalar_written = tf.summary.scalar(tag + SCALAR_SUFFIX, float(value), step=step)
     return tf.logical_and(written, scalar_written)
 

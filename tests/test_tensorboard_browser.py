@@ -34,6 +34,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]
 EPS_TAG = summary.sharpness_tag("sharpness", 1e-3)
 SUB_TAG = summary.sharpness_tag("sharpness", 5e-4, 100)
+PAPER_TAG = summary.sharpness_tag("sharpness", 1e-3, method="paper")
+LAMBDA_TAG = "curvature/lambda_max"
 # Latest sharpness per run and setting (eps=1e-3 full space, eps=5e-4 in a 100-dim subspace).
 LATEST = {"F1/SB/trial_0": (1.02, 0.48), "F1/SB/trial_1": (1.61, 0.71),
           "F1/LB/trial_0": (172.3, 35.2), "F1/LB/trial_1": (231.9, 47.5)}
@@ -62,6 +64,9 @@ def _write_logs(logdir):
                                   batch_size=batch, regime=regime)
                 summary.sharpness("sharpness", 0.02 + (last_sub - 0.02) * growth, step, epsilon=5e-4,
                                   subspace_dim=100, batch_size=batch, regime=regime)
+            summary.sharpness("sharpness", last_full / 2, STEPS[-1], epsilon=1e-3, batch_size=batch, regime=regime,
+                              method="paper")
+            summary.curvature("curvature", last_full * 4, last_full * 40, STEPS[-1], batch_size=batch, regime=regime)
     alphas = np.linspace(-1.0, 2.0, 25)
     with tf.summary.create_file_writer(os.path.join(logdir, "F1/parametric")).as_default():
         for path, bend in (("linear", 1.0), ("curved", 0.7)):
@@ -71,6 +76,8 @@ def _write_logs(logdir):
             test = train + 0.08 + 0.05 * np.clip(alphas, 0, None)
             summary.interpolation("interpolation", alphas, train, test, 1 - train / 4, 0.97 - test / 4,
                                   path=path, step=100)
+        grid = np.linspace(-1.0, 1.0, 21)  # an anisotropic bowl: elliptic contours around the minimiser
+        summary.loss_surface("surface", grid, grid, 0.05 + grid[None, :] ** 2 + 4 * grid[:, None] ** 2, step=100)
     with tf.summary.create_file_writer(os.path.join(logdir, "F1/sweep")).as_default():
         summary.sweep("sweep", [32, 64, 128, 256, 512], [0.978, 0.977, 0.971, 0.962, 0.951],
                       [1.3, 4.1, 22.0, 95.0, 201.0], step=100)
@@ -173,11 +180,23 @@ def test_plugin_renders_table_values_and_charts(tensorboard_url):
         for tag, index in ((EPS_TAG, 0), (SUB_TAG, 1)):
             values = [v[index] for run, v in LATEST.items() if run.startswith(group + "/")]
             assert cells[html.escape(tag)] == f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+        fulls = [v[0] for run, v in LATEST.items() if run.startswith(group + "/")]
+        assert cells[html.escape(PAPER_TAG)] == (f"{statistics.mean(fulls) / 2:.2f} ± "
+                                                 f"{statistics.stdev(fulls) / 2:.2f}")
+        lambdas = [4 * v for v in fulls]
+        assert cells[LAMBDA_TAG] == f"{statistics.mean(lambdas):.2f} ± {statistics.stdev(lambdas):.2f}"
     assert _row_cells(dom, "data-group", "F1/LB")[html.escape(EPS_TAG)] == "202.10 ± 42.14"
+    assert "mean ± sample std over N trials" in dom and "φ (paper: L-BFGS-B)" in dom and "Hessian trace" in dom
     # Per-run rows: the latest value of each run.
     for run, (full, sub) in LATEST.items():
         cells = _row_cells(dom, "data-run", run)
         assert cells[html.escape(EPS_TAG)] == f"{full:.2f}" and cells[html.escape(SUB_TAG)] == f"{sub:.2f}"
+        assert cells[html.escape(PAPER_TAG)] == f"{full / 2:.2f}" and cells["curvature/trace"] == f"{40 * full:.2f}"
+
+    # The loss surface: a contour chart whose iso-lines are drawn, with the minimiser marked.
+    contours = re.findall(r'<path d="([^"]*)" class="contour-line"', dom)
+    assert len(contours) >= 8 and all(re.fullmatch(r"(M[\d.]+,[\d.]+L[\d.]+,[\d.]+)+", d) for d in contours)
+    assert dom.count('class="contour-marker"') == 1
 
     # Charts: SB and LB sharpness panels, linear + curved interpolation, the sweep; every line drawn.
     charts = re.findall(r'<svg class="chart"[^>]*data-series="(\d+)"', dom)
@@ -196,10 +215,10 @@ def test_screenshot_of_the_tab(tensorboard_url):
     os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
     if os.path.exists(SCREENSHOT):
         os.remove(SCREENSHOT)
-    _chrome("--virtual-time-budget=12000", "--window-size=1400,1850", f"--screenshot={SCREENSHOT}",
+    _chrome("--virtual-time-budget=12000", "--window-size=1400,2300", f"--screenshot={SCREENSHOT}",
             tensorboard_url + f"/#{summary.PLUGIN_NAME}")
     with Image.open(SCREENSHOT) as image:
-        assert image.size == (1400, 1850)
+        assert image.size == (1400, 2300)
         rgb = np.asarray(image.convert("RGB"))
     # TensorBoard's orange header is there and the page is not blank: many distinct colours (charts, badges).
     assert (np.abs(rgb[10, 10].astype(int) - (245, 124, 0)) < 20).all(), rgb[10, 10]

@@ -22,6 +22,7 @@ from nli_app import summary
 from nli_app.tensorboard_plugin import plugin as plugin_lib
 from nli_app.tensorboard_plugin import routes
 from nli_app.tensorboard_plugin import static_files
+from nli_app.stats import mean_std
 from nli_app.tensorboard_plugin import table
 
 PREFIX = "/data/plugin/" + summary.PLUGIN_NAME
@@ -39,12 +40,16 @@ def _write_logs(logdir):
                                   batch_size=batch, regime=regime)
             summary.sharpness("sharpness", last / 10, 100, epsilon=5e-4, subspace_dim=100,
                               batch_size=batch, regime=regime)
+            summary.sharpness("sharpness", last / 2, 100, epsilon=1e-3, batch_size=batch, regime=regime,
+                              method="paper")
+            summary.curvature("curvature", last * 3, last * 30, 100, batch_size=batch, regime=regime)
             tf.summary.scalar("loss", 0.5, step=100)  # another plugin's data: must be ignored
     with tf.summary.create_file_writer(str(logdir / "F1/landscape")).as_default():
         for path in ("linear", "curved"):
             summary.interpolation("interpolation", ALPHAS, ALPHAS ** 2, ALPHAS ** 2 + 0.2,
                                   1 - 0.1 * ALPHAS ** 2, 0.9 - 0.1 * ALPHAS ** 2, path=path, step=7)
         summary.sweep("sweep", [1024, 64, 256], [0.96, 0.98, 0.975], [180.0, 1.2, 15.0], step=7)
+        summary.loss_surface("surface", ALPHAS, ALPHAS[:3], ALPHAS[None, :] ** 2 + ALPHAS[:3, None] ** 2, step=7)
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +85,13 @@ def test_tags_lists_runs_by_kind_with_settings(client):
     runs = _get_json(client, "/tags")["runs"]
     assert set(runs) == set(LATEST) | {"F1/landscape"}
     sb = runs["F1/SB/trial_0"]
-    assert [e["tag"] for e in sb["sharpness"]] == ["sharpness/eps=0.0005/p=100", "sharpness/eps=0.001/full"]
-    assert sb["sharpness"][1] == {"tag": "sharpness/eps=0.001/full", "epsilon": 1e-3, "subspace_dim": None,
-                                  "batch_size": 256, "regime": "SB", "max_step": 100}
-    assert sb["interpolation"] == [] and sb["sweep"] == []
+    assert [e["tag"] for e in sb["sharpness"]] == ["sharpness/eps=0.0005/p=100/default",
+                                                   "sharpness/eps=0.001/full/default", "sharpness/eps=0.001/full/paper"]
+    assert sb["sharpness"][1] == {"tag": "sharpness/eps=0.001/full/default", "epsilon": 1e-3, "subspace_dim": None,
+                                  "batch_size": 256, "regime": "SB", "max_step": 100, "method": "default"}
+    assert [(e["tag"], e["quantity"]) for e in sb["curvature"]] == [("curvature/lambda_max", "lambda_max"),
+                                                                    ("curvature/trace", "trace")]
+    assert sb["interpolation"] == [] and sb["sweep"] == [] and sb["surface"] == []
     land = runs["F1/landscape"]
     assert [(e["tag"], e["path"]) for e in land["interpolation"]] == [
         ("interpolation/curved", "curved"), ("interpolation/linear", "linear")]
@@ -91,27 +99,36 @@ def test_tags_lists_runs_by_kind_with_settings(client):
 
 
 def test_sharpness_series(client):
-    got = _get_json(client, "/sharpness?run=F1/LB/trial_1&tag=sharpness/eps%3D0.001/full")
-    assert got["settings"] == {"epsilon": 1e-3, "subspace_dim": None, "batch_size": 6000, "regime": "LB"}
+    got = _get_json(client, "/sharpness?run=F1/LB/trial_1&tag=sharpness/eps%3D0.001/full/default")
+    assert got["settings"] == {"epsilon": 1e-3, "subspace_dim": None, "batch_size": 6000, "regime": "LB",
+                               "method": "default"}
     assert [p["step"] for p in got["points"]] == [0, 50, 100]
     np.testing.assert_allclose([p["value"] for p in got["points"]], [220 / 101, 220 * 51 / 101, 220.0])
 
 
 def test_table_latest_values_and_group_mean_std(client):
     got = _get_json(client, "/sharpness_table")
-    full = {r["run"]: r for r in got["rows"] if r["tag"] == "sharpness/eps=0.001/full"}
+    full = {r["run"]: r for r in got["rows"] if r["tag"] == "sharpness/eps=0.001/full/default"}
     assert {run: r["value"] for run, r in full.items()} == pytest.approx(LATEST)
     assert {r["step"] for r in full.values()} == {100}
     groups = {(g["group"], g["tag"]): g for g in got["groups"]}
+    assert got["std"] == "sample std"
     assert set(groups) == {(grp, tag) for grp in ("F1/SB", "F1/LB")
-                           for tag in ("sharpness/eps=0.001/full", "sharpness/eps=0.0005/p=100")}
-    lb = groups["F1/LB", "sharpness/eps=0.001/full"]
+                           for tag in ("sharpness/eps=0.001/full/default", "sharpness/eps=0.0005/p=100/default",
+                                       "sharpness/eps=0.001/full/paper", "curvature/lambda_max", "curvature/trace")}
+    lb = groups["F1/LB", "sharpness/eps=0.001/full/default"]
     assert lb["mean"] == pytest.approx(205.0)
     assert lb["std"] == pytest.approx(statistics.stdev([190.0, 220.0]))  # 21.2132...
     assert (lb["count"], lb["runs"], lb["regime"], lb["batch_size"]) == (
         2, ["F1/LB/trial_0", "F1/LB/trial_1"], "LB", 6000)
-    sub = groups["F1/SB", "sharpness/eps=0.0005/p=100"]
-    assert (sub["mean"], sub["epsilon"], sub["subspace_dim"]) == (pytest.approx(0.13), 5e-4, 100)
+    sub = groups["F1/SB", "sharpness/eps=0.0005/p=100/default"]
+    assert (sub["mean"], sub["epsilon"], sub["subspace_dim"], sub["method"]) == (pytest.approx(0.13), 5e-4, 100,
+                                                                                 "default")
+    paper = groups["F1/LB", "sharpness/eps=0.001/full/paper"]
+    assert (paper["mean"], paper["method"], paper["kind"]) == (pytest.approx(102.5), "paper", "sharpness")
+    trace = groups["F1/LB", "curvature/trace"]
+    assert (trace["mean"], trace["std"], trace["quantity"], trace["kind"], trace["epsilon"]) == (
+        pytest.approx(6150.0), pytest.approx(statistics.stdev([5700.0, 6600.0])), "trace", "curvature", None)
 
 
 def test_interpolation_and_sweep(client):
@@ -125,10 +142,13 @@ def test_interpolation_and_sweep(client):
     assert got["batch_size"] == [64, 256, 1024]  # sorted, values kept aligned
     assert got["test_accuracy"] == [0.98, 0.975, 0.96]
     assert got["sharpness"] == [1.2, 15.0, 180.0]
+    got = _get_json(client, "/surface?run=F1/landscape&tag=surface")
+    assert got["step"] == 7 and got["alphas"] == pytest.approx(ALPHAS) and got["betas"] == pytest.approx(ALPHAS[:3])
+    np.testing.assert_allclose(got["loss"], ALPHAS[None, :] ** 2 + ALPHAS[:3, None] ** 2)
 
 
 @pytest.mark.parametrize("path, code, message", [
-    ("/sharpness?run=nope&tag=sharpness/eps%3D0.001/full", 404, "run 'nope'"),
+    ("/sharpness?run=nope&tag=sharpness/eps%3D0.001/full/default", 404, "run 'nope'"),
     ("/sharpness?run=F1/SB/trial_0&tag=nope", 404, "tag 'nope'"),
     ("/sharpness?run=F1/landscape&tag=sweep", 404, "no sharpness summary"),  # wrong kind
     ("/sharpness?run=F1/SB/trial_0&tag=loss", 404, "tag 'loss'"),  # another plugin's tag
@@ -137,6 +157,7 @@ def test_interpolation_and_sweep(client):
     ("/interpolation?run=F1/landscape&tag=interpolation/linear&step=x", 400, "'step' must be an integer"),
     ("/interpolation?run=F1/landscape&tag=interpolation/linear&step=8", 404, "no step 8"),
     ("/sweep?run=F1/SB/trial_0&tag=sweep", 404, "run 'F1/SB/trial_0'"),
+    ("/surface?run=F1/landscape&tag=sweep", 404, "no surface summary"),
 ])
 def test_bad_queries_get_json_errors(client, path, code, message):
     assert message in _get_json(client, path, code=code)["error"]
@@ -192,7 +213,7 @@ def test_route_functions_without_a_server(provider):
     ctx = tb_context.RequestContext()
     with pytest.raises(errors.NotFoundError):
         routes.sweep(provider, ctx, "", {"run": "F1/landscape", "tag": "interpolation/linear"})
-    got = routes.sharpness(provider, ctx, "", {"run": "F1/SB/trial_1", "tag": "sharpness/eps=0.0005/p=100"})
+    got = routes.sharpness(provider, ctx, "", {"run": "F1/SB/trial_1", "tag": "sharpness/eps=0.0005/p=100/default"})
     assert got["points"] == [{"step": 100, "wall_time": pytest.approx(got["points"][0]["wall_time"]),
                               "value": pytest.approx(0.15)}]
 
@@ -206,7 +227,7 @@ def test_run_group(run, group):
 
 def test_mean_std_matches_statistics():
     values = [1.23, 2.5, 0.7, 4.0]
-    assert table.mean_std(values) == pytest.approx((statistics.mean(values), statistics.stdev(values), 4))
-    assert table.mean_std([3.0]) == (3.0, 0.0, 1)
+    assert mean_std(values) == pytest.approx((statistics.mean(values), statistics.stdev(values), 4))
+    assert mean_std([3.0]) == (3.0, 0.0, 1)
     with pytest.raises(ValueError):
-        table.mean_std([])
+        mean_std([])

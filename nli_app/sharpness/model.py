@@ -6,7 +6,7 @@ training set or a ``num_examples`` subset, as a function of the model's trainabl
 """
 import numpy as np
 
-from nli_app.sharpness.box import box_sharpness, random_subspace
+from nli_app.sharpness.box import DEFAULT_MAX_EVALUATIONS, box_sharpness, random_subspace
 
 
 def _as_arrays(data):
@@ -23,23 +23,40 @@ def _as_arrays(data):
     raise ValueError(f"data must be a (features, labels) tuple or an unbatched tf.data.Dataset, got {type(data)}")
 
 
-def _batches(features, labels, batch_size, num_examples, seed):
+def _subset(features, labels, num_examples, seed):
+    """The examples themselves, or a ``seed``-drawn random subset of ``num_examples`` of them (in data order)."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     n = int(np.asarray(labels).shape[0])
     for leaf in tf.nest.flatten(features):
         if np.asarray(leaf).shape[0] != n:
             raise ValueError(f"features have {np.asarray(leaf).shape[0]} rows but labels have {n}")
-    index = np.arange(n)
-    if num_examples is not None and num_examples < n:
-        index = np.sort(np.random.default_rng(seed).choice(n, int(num_examples), replace=False))
+    if num_examples is None or num_examples >= n:
+        return features, labels
+    index = np.sort(np.random.default_rng(seed).choice(n, int(num_examples), replace=False))
     take = lambda a: np.asarray(a)[index]  # noqa: E731
-    features, labels = tf.nest.map_structure(take, features), take(labels)
-    return [(tf.nest.map_structure(lambda a, s=s: a[s:s + batch_size], features), labels[s:s + batch_size])
-            for s in range(0, len(index), batch_size)]
+    return tf.nest.map_structure(take, features), take(labels)
 
 
-def model_sharpness(model, data, epsilon, subspace_dim=None, max_iterations=10, seed=0, num_examples=None,
-                    batch_size=4096, loss_fn=None, jit_compile=False):
+def _batches(features, labels, batch_size):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    labels = np.asarray(labels)
+    return [(tf.nest.map_structure(lambda a, s=s: np.asarray(a)[s:s + batch_size], features),
+             labels[s:s + batch_size]) for s in range(0, labels.shape[0], batch_size)]
+
+
+def flat_objective(model, data, batch_size=4096, num_examples=None, seed=0, loss_fn=None, jit_compile=False):
+    """``tf_objective.FlatObjective`` of ``model`` on ``data`` (arguments as ``model_sharpness``)."""
+    import keras  # pylint: disable=import-outside-toplevel
+    from nli_app.sharpness.tf_objective import FlatObjective  # pylint: disable=import-outside-toplevel
+    if loss_fn is None:
+        loss_fn = keras.losses.sparse_categorical_crossentropy
+    features, labels = _subset(*_as_arrays(data), num_examples, seed)
+    return FlatObjective(model, _batches(features, labels, int(batch_size)), loss_fn, jit_compile=jit_compile)
+
+
+def model_sharpness(model, data, epsilon, subspace_dim=None, method="default", max_iterations=10, seed=0,
+                    num_examples=None, batch_size=4096, loss_fn=None, jit_compile=False,
+                    max_evaluations=DEFAULT_MAX_EVALUATIONS, search_examples=None):
     """Sharpness phi(eps, A) (percent) of ``model`` at its current weights on ``data``.
 
     Args:
@@ -48,26 +65,32 @@ def model_sharpness(model, data, epsilon, subspace_dim=None, max_iterations=10, 
         unbatched ``tf.data.Dataset`` of such pairs.
       epsilon: box size eps.
       subspace_dim: None for the full space (A = I), else p of a random n x p matrix A (seeded by ``seed``).
-      max_iterations: L-BFGS-B iterations.
+      method: the maximiser, ``"default"`` (curvature-guided vertex ascent, at most ``max_evaluations`` passes
+        over the data) or ``"paper"`` (L-BFGS-B, ``max_iterations`` iterations); see ``nli_app.sharpness.box``.
+      max_iterations: L-BFGS-B iterations of ``"paper"``.
       seed: seeds A, the starting point and the subset.
       num_examples: use a random subset of this many examples (None: the whole set).
       batch_size: evaluation batch size (memory only; f is the mean over every example).
       loss_fn: ``loss_fn(labels, predictions) -> per-example losses``; default sparse categorical cross-entropy on
         probabilities.
       jit_compile: XLA-compile the per-batch loss and gradient.
+      max_evaluations: ``"default"``: the most evaluations of (f, grad f), each one pass over the examples.
+      search_examples: None, or search the maximum on a random subset of this many examples (seeded by ``seed``)
+        and evaluate f on all examples only at x and at the point found (``box_sharpness``'s ``search_fun``): the
+        cost of a search evaluation falls by n / search_examples.
     Returns:
       ``SharpnessResult`` (``.value``, ``.evaluations``, ...).
     """
-    import keras  # pylint: disable=import-outside-toplevel
-    from nli_app.sharpness.tf_objective import FlatObjective  # pylint: disable=import-outside-toplevel
-    if loss_fn is None:
-        loss_fn = keras.losses.sparse_categorical_crossentropy
-    features, labels = _as_arrays(data)
-    objective = FlatObjective(model, _batches(features, labels, int(batch_size), num_examples, seed), loss_fn,
-                              jit_compile=jit_compile)
+    features, labels = _subset(*_as_arrays(data), num_examples, seed)
+    objective = flat_objective(model, (features, labels), batch_size, None, seed, loss_fn, jit_compile)
+    search = None
+    if search_examples is not None and search_examples < objective.count:
+        search = flat_objective(model, (features, labels), batch_size, search_examples, seed + 1, loss_fn,
+                                jit_compile)
     x0 = objective.x0
     A = None if subspace_dim is None else random_subspace(x0.size, subspace_dim, seed=seed, dtype=np.float32)
     try:
-        return box_sharpness(objective, x0, epsilon, A=A, max_iterations=max_iterations, seed=seed)
+        return box_sharpness(objective, x0, epsilon, A=A, method=method, max_iterations=max_iterations, seed=seed,
+                             max_evaluations=max_evaluations, search_fun=search)
     finally:
         objective.assign(x0)

@@ -26,6 +26,7 @@ _JSON_ROUTES = {
     "/tags": routes.tags,
     "/sharpness": routes.sharpness,
     "/sharpness_table": routes.sharpness_table,
+    "/surface": routes.surface,
     "/interpolation": routes.interpolation,
     "/sweep": routes.sweep,
 }

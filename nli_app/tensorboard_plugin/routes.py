@@ -6,6 +6,7 @@ request's query parameters (a mapping), and returns a JSON-able dict; bad parame
 ``plugin.py`` only turns these into HTTP responses, so everything here is testable without a server.
 
 The records are those of ``nli_app.summary``: sharpness (Metric 2.1 of Keskar et al., a scalar tensor per step),
+curvature (Hessian lambda_max and trace, scalars), surface (Li et al.'s 2-D loss surface, a bordered matrix),
 interpolation (Figure 3, a [5, n] tensor) and sweep (Figure 4, a [3, n] tensor).
 """
 import math
@@ -14,6 +15,7 @@ from tensorboard import errors
 from tensorboard.data import provider as provider_lib
 
 from nli_app import summary
+from nli_app.stats import STD_LABEL
 from nli_app.tensorboard_plugin import table
 
 # Points per time series read from the provider; TensorBoard itself keeps what --samples_per_plugin allows.
@@ -36,6 +38,8 @@ def _list(provider, ctx, experiment_id, run_tag_filter=None):
                 settings = summary.parse_content(series.plugin_content)
             except ValueError:
                 continue
+            if settings["kind"] == "sharpness" and settings.get("version") == 1:
+                settings.setdefault("method", "paper")  # version 1 measured with L-BFGS-B only
             out.setdefault(run, {})[tag] = dict(settings, max_step=series.max_step)
     return out
 
@@ -65,8 +69,8 @@ def _lookup(provider, ctx, experiment_id, args, kind):
 
 
 def tags(provider, ctx, experiment_id, args=None):
-    """``/tags``: every run's records by kind: ``{"runs": {run: {"sharpness": [...], "interpolation": [...],
-    "sweep": [...]}}}``; each entry is the record's settings plus ``tag`` and ``max_step``."""
+    """``/tags``: every run's records by kind: ``{"runs": {run: {kind: [...]}}}`` for every kind of
+    ``summary.KINDS``; each entry is the record's settings plus ``tag`` and ``max_step``."""
     del args
     runs = {}
     for run, by_tag in sorted(_list(provider, ctx, experiment_id).items()):
@@ -87,19 +91,25 @@ def sharpness(provider, ctx, experiment_id, args):
     return {"run": run, "tag": tag, "settings": _public(settings), "points": points}
 
 
-def sharpness_table(provider, ctx, experiment_id, args=None):
-    """``/sharpness_table``: the latest sharpness of every (run, tag) and their mean +- std per run group.
+_TABLE_KINDS = ("sharpness", "curvature")
+_TABLE_SETTINGS = ("kind", "epsilon", "subspace_dim", "method", "quantity")
 
-    Returns ``{"rows": [{run, tag, step, value, epsilon, subspace_dim, batch_size, regime, group}],
-    "groups": [{group, tag, mean, std, count, runs, regime, batch_size, epsilon, subspace_dim}]}``
-    (Tables 3-4 of Keskar et al.). Non-finite latest values are left out of the groups.
+
+def sharpness_table(provider, ctx, experiment_id, args=None):
+    """``/sharpness_table``: the latest sharpness and curvature value of every (run, tag) and their mean +- sample
+    std (``nli_app.stats.mean_std``) per run group.
+
+    Returns ``{"std": "sample std", "rows": [{run, tag, step, value, kind, epsilon, subspace_dim, method, quantity,
+    batch_size, regime, group}], "groups": [{group, tag, mean, std, count, runs, regime, batch_size, kind, epsilon,
+    subspace_dim, method, quantity}]}`` (Tables 3-4 of Keskar et al.; settings a kind lacks are None).
+    Non-finite latest values are left out of the groups.
     """
     del args
     rows = []
     settings_by_tag = {}
     for run, by_tag in sorted(_list(provider, ctx, experiment_id).items()):
         for tag, settings in sorted(by_tag.items()):
-            if settings["kind"] != "sharpness":
+            if settings["kind"] not in _TABLE_KINDS:
                 continue
             data = _read(provider, ctx, experiment_id, run, tag)
             if not data:
@@ -107,14 +117,28 @@ def sharpness_table(provider, ctx, experiment_id, args=None):
             last = max(data, key=lambda d: d.step)
             settings_by_tag.setdefault(tag, settings)
             rows.append({"run": run, "tag": tag, "step": int(last.step), "value": _finite_or_none(last.numpy),
-                         "epsilon": settings.get("epsilon"), "subspace_dim": settings.get("subspace_dim"),
+                         **{k: settings.get(k) for k in _TABLE_SETTINGS},
                          "batch_size": settings.get("batch_size"), "regime": settings.get("regime"),
                          "group": table.run_group(run)})
     groups = table.group_rows([r for r in rows if r["value"] is not None])
     for g in groups:
-        g["epsilon"] = settings_by_tag[g["tag"]].get("epsilon")
-        g["subspace_dim"] = settings_by_tag[g["tag"]].get("subspace_dim")
-    return {"rows": rows, "groups": groups}
+        g.update({k: settings_by_tag[g["tag"]].get(k) for k in _TABLE_SETTINGS})
+    return {"std": STD_LABEL, "rows": rows, "groups": groups}
+
+
+def surface(provider, ctx, experiment_id, args):
+    """``/surface?run=R&tag=T[&step=S]``: a 2-D loss surface (latest step unless ``step``) as ``{"run", "tag",
+    "step", "alphas": [...], "betas": [...], "loss": [[...]]}`` (rows: beta, columns: alpha)."""
+    run, tag, _ = _lookup(provider, ctx, experiment_id, args, "surface")
+    datum = _pick_step(_read(provider, ctx, experiment_id, run, tag), args, run, tag)
+    tensor = datum.numpy
+    if tensor.ndim != 2 or min(tensor.shape) < 2:
+        raise errors.NotFoundError(f"run {run!r} tag {tag!r} holds a tensor of shape {tensor.shape}, expected a "
+                                   "[1 + len(betas), 1 + len(alphas)] surface")
+    return {"run": run, "tag": tag, "step": int(datum.step),
+            "alphas": [_finite_or_none(v) for v in tensor[0, 1:]],
+            "betas": [_finite_or_none(v) for v in tensor[1:, 0]],
+            "loss": [[_finite_or_none(v) for v in row] for row in tensor[1:, 1:]]}
 
 
 def interpolation(provider, ctx, experiment_id, args):

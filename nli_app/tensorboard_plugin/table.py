@@ -1,12 +1,14 @@
-"""Grouping of runs for the sharpness table (Keskar et al., Tables 3-4: mean +- std over trials of one setting).
+"""Grouping of runs for the sharpness table (Keskar et al., Tables 3-4: mean +- sample std over the trials of one
+setting, ``nli_app.stats.mean_std``).
 
 Trials of one configuration are runs whose names differ only in a trial index that ends one path component of the
 run name: ``F1/SB/trial_0`` and ``F1/SB/trial_1`` (group ``F1/SB``), ``lb_seed3`` (group ``lb``), ``C1/LB/2`` (group
 ``C1/LB``), ``F1/LB/trial_1/train`` (group ``F1/LB/train``). The last component carrying an index loses it; a run
 without one is its own group.
 """
-import math
 import re
+
+from nli_app.stats import mean_std
 
 # A path component's trailing index: separator or start, an optional word naming the index, separator, digits.
 _TRIAL_SUFFIX = re.compile(r"(?:^|[_.\-]+)(?:trial|seed|run|rep)?[_=\-]?\d+$", re.IGNORECASE)
@@ -21,17 +23,6 @@ def run_group(run):
             group = "/".join(parts[:i] + ([stripped] if stripped else []) + parts[i + 1:])
             return group or run
     return run
-
-
-def mean_std(values):
-    """(mean, sample standard deviation with ddof=1, count); the std of a single value is 0."""
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("mean_std needs at least one value")
-    n = len(values)
-    mean = math.fsum(values) / n
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    return mean, std, n
 
 
 def group_rows(rows):

@@ -1,9 +1,11 @@
 // Frontend of the nli_app_sharpness TensorBoard plugin (an ES module loaded in TensorBoard's plugin iframe).
 //
-// Views (Keskar et al., ICLR 2017): sharpness (Metric 2.1) over steps per run with epsilon / subspace selectors and
-// the SB and LB runs side by side; the latest sharpness per run and mean +- std per run group (Tables 3-4);
-// parametric interpolation curves (Figure 3); batch-size sweeps (Figure 4). Data comes from the plugin's JSON routes.
-import {lineChart, seriesExtent, PALETTE} from './svgchart.js';
+// Views (Keskar et al., ICLR 2017): sharpness (Metric 2.1) over steps per run with epsilon / subspace / maximiser
+// selectors and the SB and LB runs side by side; the latest sharpness (both maximisers), Hessian lambda_max and trace
+// per run and mean +- sample std per run group (Tables 3-4); filter-normalised 2-D loss surfaces as contour plots
+// (Li et al. 2018); parametric interpolation curves (Figure 3); batch-size sweeps (Figure 4). Data comes from the
+// plugin's JSON routes.
+import {contourChart, lineChart, seriesExtent, PALETTE} from './svgchart.js';
 
 const BASE = new URL('../', import.meta.url);  // .../data/plugin/nli_app_sharpness/
 
@@ -30,23 +32,25 @@ function h(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function formatValue(v) {
+function formatValue(v) {
   if (v === null || v === undefined) return '—';
   if (v !== 0 && Math.abs(v) < 0.01) return v.toExponential(2);
   return v.toFixed(2);
 }
 
-function settingKey(s) {
-  return `${s.epsilon}|${s.subspace_dim ?? 'full'}`;
-}
+const METHOD_LABEL = {default: 'φ (our maximiser)', paper: 'φ (paper: L-BFGS-B)'};
+const QUANTITY_LABEL = {lambda_max: 'Hessian λ_max', trace: 'Hessian trace'};
 
 function settingLabel(s) {
-  return `ε = ${s.epsilon}, ${s.subspace_dim ? `p = ${s.subspace_dim}` : 'full space'}`;
+  if (s.kind === 'curvature') return QUANTITY_LABEL[s.quantity] || s.quantity;
+  const method = s.method ? `${METHOD_LABEL[s.method] || s.method}, ` : '';
+  return `${method}ε = ${s.epsilon}, ${s.subspace_dim ? `p = ${s.subspace_dim}` : 'full space'}`;
 }
 
-// The name given to nli_app.summary.sharpness: the tag without its "/eps=.../..." settings suffix.
+// The name given to nli_app.summary.sharpness / curvature: the tag without its settings suffix
+// ("/eps=.../(full|p=...)[/method]" or "/lambda_max", "/trace").
 function tagName(tag) {
-  return tag.replace(/\/eps=[^/]*\/[^/]*$/, '');
+  return tag.replace(/\/eps=[^/]*\/[^/]*(\/(default|paper))?$/, '').replace(/\/(lambda_max|trace)$/, '');
 }
 
 function regimeOf(entry) {
@@ -94,8 +98,7 @@ async function sharpnessView(runs, colour) {
     card.append(emptyNote('No sharpness summaries yet: write them with nli_app.summary.sharpness(...).'));
     return card;
   }
-  const settings = new Map();
-  for (const e of entries) settings.set(settingKey(e), e);
+  const methods = [...new Set(entries.map((e) => e.method || 'paper'))].sort();
   const epsilons = [...new Set(entries.map((e) => e.epsilon))].sort((a, b) => b - a);
   const spaces = [...new Set(entries.map((e) => e.subspace_dim ?? 'full'))]
     .sort((a, b) => (a === 'full' ? -1 : b === 'full' ? 1 : a - b));
@@ -104,10 +107,13 @@ async function sharpnessView(runs, colour) {
     epsilons.map((e) => h('option', {value: e}, `ε = ${e}`)));
   const spaceSelect = h('select', {id: 'subspace-select'},
     spaces.map((s) => h('option', {value: s}, s === 'full' ? 'full space (A = I)' : `random subspace, p = ${s}`)));
+  const methodSelect = h('select', {id: 'method-select'},
+    methods.map((m) => h('option', {value: m}, METHOD_LABEL[m] || m)));
   const logBox = h('input', {type: 'checkbox', id: 'log-scale', checked: true});
   const sharedBox = h('input', {type: 'checkbox', id: 'shared-axis', checked: true});
   const controls = h('div', {class: 'controls'},
     h('label', {}, 'Box size ', epsSelect), h('label', {}, 'Subspace ', spaceSelect),
+    h('label', {}, 'Maximiser ', methodSelect),
     h('label', {}, logBox, ' log scale'), h('label', {}, sharedBox, ' same y-axis for all panels'));
   const panels = h('div', {class: 'panels'});
   card.append(controls, panels);
@@ -122,11 +128,12 @@ async function sharpnessView(runs, colour) {
   async function draw() {
     const eps = Number(epsSelect.value);
     const space = spaceSelect.value;
-    const chosen = entries.filter((e) => e.epsilon === eps && String(e.subspace_dim ?? 'full') === space);
+    const chosen = entries.filter((e) => e.epsilon === eps && String(e.subspace_dim ?? 'full') === space &&
+      (e.method || 'paper') === methodSelect.value);
     panels.replaceChildren();
     if (!chosen.length) {
-      panels.append(emptyNote(`No runs measured sharpness with ε = ${eps} and ${space === 'full' ? 'the full space'
-        : `p = ${space}`}.`));
+      panels.append(emptyNote(`No runs measured sharpness with ε = ${eps}, ${space === 'full' ? 'the full space'
+        : `p = ${space}`} and this maximiser.`));
       return;
     }
     const byRegime = new Map();
@@ -154,7 +161,7 @@ async function sharpnessView(runs, colour) {
     }
     for (const sp of specs) panels.append(h('div', {class: 'panel'}, lineChart(sp)));
   }
-  for (const c of [epsSelect, spaceSelect, logBox, sharedBox]) c.addEventListener('change', draw);
+  for (const c of [epsSelect, spaceSelect, methodSelect, logBox, sharedBox]) c.addEventListener('change', draw);
   await draw();
   return card;
 }
@@ -162,16 +169,19 @@ async function sharpnessView(runs, colour) {
 // ---- table of latest values -----------------------------------------------------------------------------------
 
 function tableView(data) {
-  const card = section('Latest sharpness (Tables 3–4)',
-    'Latest φ per run; groups are runs whose names differ only in a trial index (e.g. F1/SB/trial_0, trial_1), ' +
-    'shown as mean ± std (sample std over n runs).', 'sharpness-table');
+  const card = section('Latest sharpness and curvature (Tables 3–4)',
+    'Latest φ (both maximisers), Hessian λ_max and trace per run; groups are runs whose names differ only in a ' +
+    'trial index (e.g. F1/SB/trial_0, trial_1), shown as mean ± sample std (n − 1 in the denominator) over the ' +
+    'N trials of each group.', 'sharpness-table');
   if (!data.rows.length) {
     card.append(emptyNote('No sharpness summaries yet.'));
     return card;
   }
   const settings = new Map();
-  const columnOrder = (a, b) => tagName(a.tag).localeCompare(tagName(b.tag)) || b.epsilon - a.epsilon ||
-    (a.subspace_dim ?? 0) - (b.subspace_dim ?? 0);
+  const kindRank = (r) => (r.kind === 'curvature' ? 1 : 0);
+  const columnOrder = (a, b) => kindRank(a) - kindRank(b) || tagName(a.tag).localeCompare(tagName(b.tag)) ||
+    (b.epsilon ?? 0) - (a.epsilon ?? 0) || (a.subspace_dim ?? 0) - (b.subspace_dim ?? 0) ||
+    String(a.method ?? a.quantity).localeCompare(String(b.method ?? b.quantity));
   for (const r of [...data.rows].sort(columnOrder)) {
     if (!settings.has(r.tag)) settings.set(r.tag, r);
   }
@@ -190,7 +200,8 @@ function tableView(data) {
   const groupOrder = [...groups.keys()].sort((a, b) =>
     byRegimeThenName(a, b, groups.get(a).regime, groups.get(b).regime));
   const grouped = h('table', {id: 'sharpness-groups', class: 'data'},
-    h('thead', {}, header(['Group', 'Regime', 'Batch', 'Runs'])),
+    h('caption', {}, `mean ± ${data.std || 'sample std'} over N trials`),
+    h('thead', {}, header(['Group', 'Regime', 'Batch', 'N trials'])),
     h('tbody', {}, groupOrder.map((name) => {
       const g = groups.get(name);
       return h('tr', {'data-group': name},
@@ -222,6 +233,32 @@ function tableView(data) {
         tags.map((t) => h('td', {class: 'num', 'data-tag': t}, formatValue(r.byTag[t]?.value))));
     })));
   card.append(grouped, h('details', {}, h('summary', {}, `Per run (${runs.size} runs)`), perRun));
+  return card;
+}
+
+// ---- 2-D loss surfaces ----------------------------------------------------------------------------------------
+
+async function surfaceView(runs) {
+  const card = section('Loss surface (Li et al., 2018)',
+    'Training loss f(θ + α δ + β η) around the minimiser θ along two random directions δ, η normalised filter by ' +
+    'filter to the weights\' norms (biases and BatchNorm parameters fixed): contours of equal loss.', 'surface');
+  const items = [];
+  for (const [run, kinds] of Object.entries(runs)) for (const e of kinds.surface || []) items.push({run, ...e});
+  if (!items.length) {
+    card.append(emptyNote('No loss surfaces yet: write them with nli_app.summary.loss_surface(...).'));
+    return card;
+  }
+  items.sort((a, b) => byRegimeThenName(a.run, b.run, a.regime, b.regime));
+  const surfaces = await Promise.all(items.map((e) => getJson('surface', {run: e.run, tag: e.tag})));
+  const panels = h('div', {class: 'panels'});
+  surfaces.forEach((s, i) => {
+    const regime = items[i].regime ? ` (${items[i].regime})` : '';
+    panels.append(h('div', {class: 'panel'}, contourChart({
+      title: `${s.run}${regime} · ${s.tag} (step ${s.step})`, xLabel: 'α (direction δ)', yLabel: 'β (direction η)',
+      xs: s.alphas, ys: s.betas, z: s.loss, marker: [0, 0], width: Math.min(460, chartWidth()), height: 400,
+    })));
+  });
+  card.append(panels);
   return card;
 }
 
@@ -292,8 +329,8 @@ async function renderInto(root) {
   root.replaceChildren(h('p', {class: 'loading'}, 'Loading…'));
   const [{runs}, tableData] = await Promise.all([getJson('tags'), getJson('sharpness_table')]);
   const colour = colourer(Object.keys(runs).sort());
-  const views = await Promise.all([sharpnessView(runs, colour), tableView(tableData), interpolationView(runs),
-    sweepView(runs)]);
+  const views = await Promise.all([sharpnessView(runs, colour), tableView(tableData), surfaceView(runs),
+    interpolationView(runs), sweepView(runs)]);
   root.replaceChildren(...views);
 }
 

@@ -1,4 +1,4 @@
-// svgchart.js: a small SVG line-chart library for the nli_app_sharpness TensorBoard plugin (no dependencies).
+// svgchart.js: a small SVG chart library for the nli_app_sharpness TensorBoard plugin (no dependencies).
 //
 // lineChart(spec) returns an <svg class="chart"> element:
 //   spec = {
@@ -12,6 +12,12 @@
 //     series: [{name, color, dash: false|true, axis: 'left'|'right', points: [[x, y], ...]}],
 //   }
 // Points with a non-finite coordinate (or a non-positive one on a log axis) are skipped; a line breaks there.
+//
+// contourChart(spec) returns an <svg class="chart contour"> element with iso-lines of a gridded surface:
+//   spec = {title, xLabel, yLabel, width = 420, height = 380, xs: [...], ys: [...], z: [[...]] (rows: ys,
+//           columns: xs), levels = 12, marker: optional [x, y] point to mark (e.g. the minimiser)}
+// Levels are evenly spaced in log10 when every z > 0 (loss surfaces rise steeply), else linearly; one
+// <path class="contour-line" data-level> per level, drawn by marching squares (saddles split by the cell mean).
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -46,7 +52,7 @@ function makeScale(kind, domain) {
 
 // "Nice" linear ticks covering [lo, hi] (about `count` of them), extending the domain to tick boundaries;
 // `integer` keeps them whole numbers (training steps, batch sizes).
-export function niceTicks(lo, hi, count = 5, integer = false) {
+function niceTicks(lo, hi, count = 5, integer = false) {
   if (!(hi > lo)) {
     const pad = integer ? 1 : lo === 0 ? 1 : Math.abs(lo) * 0.1;
     lo -= pad; hi += pad;
@@ -70,7 +76,7 @@ function logTicks(lo, hi) {
   return ticks;
 }
 
-export function formatNumber(v) {
+function formatNumber(v) {
   if (v === 0) return '0';
   const a = Math.abs(v);
   if (a >= 1e5 || a < 1e-3) return v.toExponential(0).replace('e+', 'e');
@@ -124,6 +130,29 @@ function legendLayout(series, left, right) {
   });
 }
 
+// Grid lines, tick labels, frame and axis labels of the plot area (m: margins; iw, ih: inner size).
+function drawAxes(svg, spec, X, Y, m, iw, ih, height) {
+  const grid = el('g', {class: 'grid'}, svg);
+  for (const t of Y.ticks) {
+    const y = m.top + (1 - Y.scale(t)) * ih;
+    el('line', {x1: m.left, x2: m.left + iw, y1: y, y2: y}, grid);
+    text(svg, formatNumber(t), {x: m.left - 6, y: y + 4, class: 'tick', 'text-anchor': 'end'});
+  }
+  for (const t of X.ticks) {
+    const x = m.left + X.scale(t) * iw;
+    el('line', {x1: x, x2: x, y1: m.top, y2: m.top + ih}, grid);
+    text(svg, formatNumber(t), {x, y: m.top + ih + 16, class: 'tick', 'text-anchor': 'middle'});
+  }
+  el('rect', {x: m.left, y: m.top, width: iw, height: ih, class: 'frame'}, svg);
+  if (spec.xLabel) {
+    text(svg, spec.xLabel, {x: m.left + iw / 2, y: height - 8, class: 'axis-label', 'text-anchor': 'middle'});
+  }
+  if (spec.yLabel) {
+    text(svg, spec.yLabel, {x: 0, y: 0, class: 'axis-label', 'text-anchor': 'middle',
+      transform: `translate(14 ${m.top + ih / 2}) rotate(-90)`});
+  }
+}
+
 export function lineChart(spec) {
   const width = spec.width || 560, height = spec.height || 320;
   const series = spec.series || [];
@@ -158,30 +187,11 @@ export function lineChart(spec) {
     text(g, s.name, {x: lx + 23, y: ly, class: 'legend-label'});
   });
 
-  // Grid and axes.
-  const grid = el('g', {class: 'grid'}, svg);
-  for (const t of Y.ticks) {
-    const y = py(t, false);
-    el('line', {x1: m.left, x2: m.left + iw, y1: y, y2: y}, grid);
-    text(svg, formatNumber(t), {x: m.left - 6, y: y + 4, class: 'tick', 'text-anchor': 'end'});
-  }
-  for (const t of X.ticks) {
-    const x = px(t);
-    el('line', {x1: x, x2: x, y1: m.top, y2: m.top + ih}, grid);
-    text(svg, formatNumber(t), {x, y: m.top + ih + 16, class: 'tick', 'text-anchor': 'middle'});
-  }
+  drawAxes(svg, spec, X, Y, m, iw, ih, height);
   if (hasRight) {
     for (const t of Y2.ticks) {
       text(svg, formatNumber(t), {x: m.left + iw + 6, y: py(t, true) + 4, class: 'tick', 'text-anchor': 'start'});
     }
-  }
-  el('rect', {x: m.left, y: m.top, width: iw, height: ih, class: 'frame'}, svg);
-  if (spec.xLabel) {
-    text(svg, spec.xLabel, {x: m.left + iw / 2, y: height - 8, class: 'axis-label', 'text-anchor': 'middle'});
-  }
-  if (spec.yLabel) {
-    text(svg, spec.yLabel, {x: 0, y: 0, class: 'axis-label', 'text-anchor': 'middle',
-      transform: `translate(14 ${m.top + ih / 2}) rotate(-90)`});
   }
   if (hasRight && spec.y2Label) {
     text(svg, spec.y2Label, {x: 0, y: 0, class: 'axis-label', 'text-anchor': 'middle',
@@ -221,5 +231,85 @@ export function lineChart(spec) {
       }
     }
   }
+  return svg;
+}
+
+// Colour of level k of n: a blue -> green -> yellow ramp (low to high).
+function rampColor(k, n) {
+  const stops = [[49, 54, 149], [69, 117, 180], [116, 173, 209], [102, 189, 99], [217, 239, 139], [254, 224, 139],
+    [244, 109, 67], [165, 0, 38]];
+  const t = n > 1 ? (k / (n - 1)) * (stops.length - 1) : 0;
+  const i = Math.min(stops.length - 2, Math.floor(t)), f = t - i;
+  const c = stops[i].map((v, j) => Math.round(v + f * (stops[i + 1][j] - v)));
+  return `rgb(${c.join(',')})`;
+}
+
+// Segments of the iso-line z = level through one grid cell with corners a (x0,y0), b (x1,y0), c (x1,y1),
+// d (x0,y1): pairs of [x, y] points, by marching squares.
+function cellSegments(level, x0, x1, y0, y1, a, b, c, d) {
+  const cut = (za, zb, pa, pb) => {
+    const t = (level - za) / (zb - za);
+    return [pa[0] + t * (pb[0] - pa[0]), pa[1] + t * (pb[1] - pa[1])];
+  };
+  const P = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
+  const Z = [a, b, c, d];
+  const crossings = [];
+  for (let e = 0; e < 4; e++) {
+    const z1 = Z[e], z2 = Z[(e + 1) % 4];
+    if ((z1 < level) !== (z2 < level)) crossings.push(cut(z1, z2, P[e], P[(e + 1) % 4]));
+  }
+  if (crossings.length === 2) return [crossings];
+  if (crossings.length === 4) {  // a saddle: pair the crossings so that the cell mean's side stays connected
+    const above = (a + b + c + d) / 4 >= level;
+    return (a >= level) === above ? [[crossings[0], crossings[3]], [crossings[1], crossings[2]]]
+      : [[crossings[0], crossings[1]], [crossings[2], crossings[3]]];
+  }
+  return [];
+}
+
+export function contourChart(spec) {
+  const width = spec.width || 420, height = spec.height || 380;
+  const xs = spec.xs, ys = spec.ys, z = spec.z;
+  const m = {top: 44, right: 18, bottom: 44, left: 62};
+  const iw = width - m.left - m.right, ih = height - m.top - m.bottom;
+  const X = axis('linear', xs, [Math.min(...xs), Math.max(...xs)]);
+  const Y = axis('linear', ys, [Math.min(...ys), Math.max(...ys)]);
+  const px = (v) => m.left + X.scale(v) * iw;
+  const py = (v) => m.top + (1 - Y.scale(v)) * ih;
+  const svg = el('svg', {class: 'chart contour', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img'});
+  if (spec.title) text(svg, spec.title, {x: m.left, y: 18, class: 'chart-title'});
+  drawAxes(svg, spec, X, Y, m, iw, ih, height);
+
+  const values = z.flat().filter(Number.isFinite);
+  const [lo, hi] = extent(values) || [0, 1];
+  const n = spec.levels || 12;
+  const useLog = lo > 0;
+  const levels = [];
+  for (let k = 1; k <= n; k++) {
+    const t = k / (n + 1);
+    levels.push(useLog ? 10 ** (Math.log10(lo) + t * (Math.log10(hi) - Math.log10(lo))) : lo + t * (hi - lo));
+  }
+  const plot = el('g', {class: 'plot'}, svg);
+  levels.forEach((level, k) => {
+    let d = '';
+    for (let j = 0; j + 1 < ys.length; j++) {
+      for (let i = 0; i + 1 < xs.length; i++) {
+        const corners = [z[j][i], z[j][i + 1], z[j + 1][i + 1], z[j + 1][i]];
+        if (!corners.every(Number.isFinite)) continue;
+        for (const [p, q] of cellSegments(level, xs[i], xs[i + 1], ys[j], ys[j + 1], ...corners)) {
+          d += `M${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}L${px(q[0]).toFixed(1)},${py(q[1]).toFixed(1)}`;
+        }
+      }
+    }
+    if (!d) return;
+    const path = el('path', {d, class: 'contour-line', stroke: rampColor(k, n), 'data-level': level}, plot);
+    el('title', {}, path).textContent = `loss = ${formatNumber(level)}`;
+  });
+  if (spec.marker) {
+    const c = el('circle', {cx: px(spec.marker[0]), cy: py(spec.marker[1]), r: 4, class: 'contour-marker'}, plot);
+    el('title', {}, c).textContent = `minimiser (${spec.marker.join(', ')})`;
+  }
+  text(svg, `${levels.length} levels, ${formatNumber(levels[0])} … ${formatNumber(levels[levels.length - 1])}` +
+    (useLog ? ' (log-spaced)' : ''), {x: m.left, y: 34, class: 'legend-label'});
   return svg;
 }
