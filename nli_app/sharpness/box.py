@@ -9,8 +9,9 @@ pseudo-inverse. The maximum is approximate: any y in C_eps gives a lower bound, 
 
 ``"paper"`` -- the paper's: a few iterations (10) of scipy's L-BFGS-B on -f with the box bounds. At a minimiser x,
 y = 0 is stationary, so L-BFGS-B started there would stop at once with phi = 0; it starts instead at y0 = b * s / 2,
-half-way to the box boundary b_i = eps (|(A^+ x)_i| + 1) along a random sign vector s drawn from ``seed``. On dense
-convex quadratics it finds about 0.6 (subspace) to 0.8 (full space) of the true maximum, depending on s.
+half-way to the box boundary b_i = eps (|(A^+ x)_i| + 1) along a random sign vector s drawn from ``seed``. On 20
+dense convex quadratics it finds 0.74 (8-dim subspaces) and 0.83 (full space, n = 14) of the true maximum on
+average, 0.35 and 0.55 at worst, depending on s.
 
 ``"default"`` -- curvature-guided vertex ascent, within ``max_evaluations`` calls of ``fun`` (40 unless set):
   In the unit cube u in [-1, 1]^p (y = b * u) the objective near x is F(u) ~ f(x) + c.u + u^T M u / 2 with
@@ -21,8 +22,9 @@ convex quadratics it finds about 0.6 (subspace) to 0.8 (full space) of the true 
      product is a finite difference of gradients, M v ~ G(v) - G(0) for a unit vector v (a point inside the cube,
      so the secant measures the curvature at the scale of the box): one evaluation each.
   3. No evaluations: the Lanczos model q(u) = c.u + (Q^T u)^T T (Q^T u) / 2 ranks vertices. From the sign
-     vectors of the leading Ritz vectors (both signs) and ``seed``-drawn random vertices, sign ascent on q
-     (u <- sign(grad q(u)) until it repeats) gives candidate vertices, best first.
+     vectors of the leading Ritz vectors (both signs) and ``seed``-drawn random roundings of Ritz combinations,
+     sign ascent on q (u <- sign(grad q(u)) until it repeats) and, for p <= 256, best single flips give candidate
+     vertices, best first (the model work is capped, ~100 steps for F1's 1.46M weights).
   4. Sign ascent on the true f from the best ``restarts`` distinct candidates: u <- sign(G(u)), one evaluation a
      step, while f increases. For convex f each step cannot decrease f (f(u') >= f(u) + G(u).(u' - u) >= f(u):
      the conditional-gradient step with unit length), and it stops at a vertex where every gradient component
