@@ -55,6 +55,7 @@ def test_default_method_finds_the_exact_maximum_of_dense_quadratics(space):
     assert np.all(ratios <= 1 + 1e-9) and evaluations.mean() <= 40 and evaluations.max() <= 40
     paper, _ = found_over_exact("paper", space, count=20)
     assert np.all(paper <= 1 + 1e-9) and paper.mean() < ratios.mean() - 0.1
+    assert np.all(ratios >= paper - 1e-12)  # "default" also runs the paper's L-BFGS-B when the budget allows
 
 
 def test_default_method_respects_its_budget_and_ends_on_a_vertex():
@@ -117,6 +118,7 @@ def test_model_sharpness_matches_numpy_reference(subspace_dim, method):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50, 4)).astype(np.float32)
     y = rng.integers(0, 3, 50)
+    keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     w0, b0 = [np.asarray(v, np.float64) for v in model.get_weights()]
 
@@ -129,8 +131,14 @@ def test_model_sharpness_matches_numpy_reference(subspace_dim, method):
     A = None if subspace_dim is None else random_subspace(15, subspace_dim, seed=0, dtype=np.float32)
     expected = box_sharpness(fun, flat, 0.05, A=A, method=method)
     got = model_sharpness(model, (x, y), 0.05, subspace_dim=subspace_dim, method=method, batch_size=16)
-    assert got.value == pytest.approx(expected.value, rel=1e-3)
-    assert got.value > 0 and got.evaluations == expected.evaluations
+    # The reported values are the numpy loss at x and at the point found, inside the box.
+    assert got.f0 == pytest.approx(fun(flat)[0], rel=1e-5)
+    found = flat + (got.y if A is None else A.astype(np.float64) @ got.y)
+    assert got.f_max == pytest.approx(fun(found)[0], rel=1e-5)
+    assert np.all(np.abs(got.y) <= box_bounds(flat, 0.05, A) * (1 + 1e-6))
+    # float32 TF and float64 numpy may part ways at the default method's discrete choices (signs, ranking);
+    # both must still land on the same maximum within float32 noise.
+    assert got.value > 0 and got.value == pytest.approx(expected.value, rel=1e-3)
     np.testing.assert_allclose(model.get_weights()[0], w0, rtol=1e-6)  # weights restored
 
 

@@ -127,11 +127,8 @@ def tensorboard_url():
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        proc.kill()  # a read-only server on a temporary logdir: nothing to flush (terminate took ~8 s)
+        proc.wait(timeout=20)
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
