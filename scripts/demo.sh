@@ -9,7 +9,7 @@ BIN=.venv/bin
 OUT=runs/demo
 rm -rf "$OUT"
 mkdir -p "$OUT"
-export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -57,5 +57,6 @@ request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/v1/models/esim
                                  data=json.dumps(body).encode())
 print(urllib.request.urlopen(request).read().decode())
 PY
+"$BIN/python" scripts/demo_summary.py "$OUT"
 printf '\nDemo done: results, plots and TensorBoard logs are under %s\n' "$OUT"
-printf 'tensorboard --logdir=%s   # sharpness dashboards under the "nli_app_sharpness" tab\n' "$OUT"
+printf '.venv/bin/tensorboard --logdir=%s   # the "Sharpness" tab shows the large-batch study\n' "$OUT"
