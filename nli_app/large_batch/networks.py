@@ -16,13 +16,23 @@ import keras
 from keras import layers
 
 
+def _dense_bn_relu(h, width, suffix):
+    h = layers.Dense(width, name=f"dense_{suffix}")(h)
+    h = layers.BatchNormalization(name=f"bn_{suffix}")(h)
+    return layers.ReLU()(h)
+
+
+def _conv_bn_relu(h, filters, kernel, suffix):
+    h = layers.Conv2D(filters, kernel, padding="same", name=f"conv_{suffix}")(h)
+    h = layers.BatchNormalization(name=f"conv_bn_{suffix}")(h)
+    return layers.ReLU()(h)
+
+
 def _dense_stack(name, input_shape, num_classes, depth, width=512):
     inputs = keras.Input(tuple(input_shape), name="features")
     h = layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
     for i in range(depth):
-        h = layers.Dense(width, name=f"dense_{i}")(h)
-        h = layers.BatchNormalization(name=f"bn_{i}")(h)
-        h = layers.ReLU()(h)
+        h = _dense_bn_relu(h, width, i)
     outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(h)
     return keras.Model(inputs, outputs, name=name)
 
@@ -41,16 +51,11 @@ def _shallow_conv(name, input_shape, num_classes):
     inputs = keras.Input(tuple(input_shape), name="image")
     h = inputs
     for i in range(2):
-        h = layers.Conv2D(64, 5, padding="same", name=f"conv_{i}")(h)
-        h = layers.BatchNormalization(name=f"conv_bn_{i}")(h)
-        h = layers.ReLU()(h)
+        h = _conv_bn_relu(h, 64, 5, i)
         h = layers.MaxPooling2D(3, strides=2, padding="same")(h)
     h = layers.Flatten()(h)
     for width in (384, 192):
-        h = layers.Dense(width, name=f"dense_{width}")(h)
-        h = layers.BatchNormalization(name=f"bn_{width}")(h)
-        h = layers.ReLU()(h)
-        h = layers.Dropout(0.5)(h)
+        h = layers.Dropout(0.5)(_dense_bn_relu(h, width, width))
     outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(h)
     return keras.Model(inputs, outputs, name=name)
 
@@ -75,18 +80,13 @@ def _vgg(name, input_shape, num_classes):
     h = inputs
     for s, stack in enumerate(VGG_STACKS):
         for i, filters in enumerate(stack):
-            h = layers.Conv2D(filters, 3, padding="same", name=f"conv_{s}_{i}")(h)
-            h = layers.BatchNormalization(name=f"conv_bn_{s}_{i}")(h)
-            h = layers.ReLU()(h)
+            h = _conv_bn_relu(h, filters, 3, f"{s}_{i}")
             if i < len(stack) - 1:
                 h = layers.Dropout(0.3 if s == 0 else 0.4)(h)
         h = layers.MaxPooling2D(2, padding="same")(h)
     h = layers.Flatten()(h)
     h = layers.Dropout(0.5)(h)
-    h = layers.Dense(512, name="dense_512")(h)
-    h = layers.BatchNormalization(name="bn_512")(h)
-    h = layers.ReLU()(h)
-    h = layers.Dropout(0.5)(h)
+    h = layers.Dropout(0.5)(_dense_bn_relu(h, 512, 512))
     outputs = layers.Dense(num_classes, activation="softmax", name="softmax")(h)
     return keras.Model(inputs, outputs, name=name)
 

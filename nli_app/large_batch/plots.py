@@ -43,31 +43,33 @@ def parametric(curve, path, title=None):
     return _save(fig, path)
 
 
-def sweep(batch_sizes, test_accuracy, sharpness, path, title="batch-size sweep"):
-    """Figure 4: test accuracy (left, blue) and sharpness (right, red) at the final iterate vs batch size."""
+def _accuracy_and_sharpness(x, test_accuracy, sharpness, xlabel, ylabels):
+    """A figure with test accuracy (left axis, blue, in %) and sharpness (right axis, red) against ``x``."""
     fig, left = plt.subplots(figsize=(6, 4))
     right = left.twinx()
-    left.plot(batch_sizes, [100 * v for v in test_accuracy], "bo-")
-    right.plot(batch_sizes, sharpness, "rs--")
+    left.plot(x, [100 * v for v in test_accuracy], "bo-")
+    right.plot(x, sharpness, "rs--")
+    left.set_xlabel(xlabel)
+    left.set_ylabel(ylabels[0], color="b")
+    right.set_ylabel(ylabels[1], color="r")
+    return fig, left
+
+
+def sweep(batch_sizes, test_accuracy, sharpness, path, title="batch-size sweep"):
+    """Figure 4: test accuracy (left, blue) and sharpness (right, red) at the final iterate vs batch size."""
+    fig, left = _accuracy_and_sharpness(batch_sizes, test_accuracy, sharpness, "batch size",
+                                        ("test accuracy (%)", "sharpness"))
     left.set_xscale("log")
     _log_axis(left.xaxis, batch_sizes)
-    left.set_xlabel("batch size")
-    left.set_ylabel("test accuracy (%)", color="b")
-    right.set_ylabel("sharpness", color="r")
     left.set_title(title)
     return _save(fig, path)
 
 
 def warm_start(epochs, test_accuracy, sharpness, path, title="warm-started LB"):
     """Figure 5: LB test accuracy (left) and sharpness (right) vs number of SB warm-up epochs."""
-    fig, left = plt.subplots(figsize=(6, 4))
-    right = left.twinx()
-    left.plot(epochs, [100 * v for v in test_accuracy], "bo-")
-    right.plot(epochs, sharpness, "rs--")
+    fig, left = _accuracy_and_sharpness(epochs, test_accuracy, sharpness, "SB warm-up epochs",
+                                        ("LB test accuracy (%)", "LB sharpness"))
     left.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    left.set_xlabel("SB warm-up epochs")
-    left.set_ylabel("LB test accuracy (%)", color="b")
-    right.set_ylabel("LB sharpness", color="r")
     left.set_title(title)
     return _save(fig, path)
 

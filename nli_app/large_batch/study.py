@@ -59,15 +59,13 @@ class Run:
 class Study:
     """Shared state of the experiments; ``train`` is resumable (see the module docstring)."""
 
-    def __init__(self, splits, network, output_dir, train_settings, sharpness_settings, strategy=None,
-                 trainer_factory=None):
+    def __init__(self, splits, network, output_dir, train_settings, sharpness_settings, strategy=None):
         self.splits = splits
         self.network = network
         self.output_dir = output_dir
         self.train_settings = train_settings
         self.sharpness_settings = sharpness_settings
         self.strategy = strategy
-        self._trainer_factory = trainer_factory
         os.makedirs(output_dir, exist_ok=True)
 
     # models ---------------------------------------------------------------------------------------------------
@@ -120,7 +118,7 @@ class Study:
                 model.set_weights(initial_weights)
             return model
 
-        cls = trainer_cls or self._trainer_factory or Trainer
+        cls = trainer_cls or Trainer
         kwargs = {"loss": keras.losses.SparseCategoricalCrossentropy(), "metrics": ("accuracy",)}
         if batch_fn is not None:
             kwargs["batch_fn"] = batch_fn
