@@ -1,6 +1,6 @@
 """F1 small-batch vs large-batch (Keskar et al., Tables 2 and 3) and the cost of one F1 sharpness measurement.
 
-    .venv/bin/python bench/large_batch_f1.py                                  # sklearn-digits stand-in (shipped)
+    .venv/bin/python bench/large_batch_f1.py                                  # the shipped MNIST sample
     .venv/bin/python bench/large_batch_f1.py --data_path=/data/mnist.npz      # real MNIST (npz or idx directory)
     .venv/bin/python bench/large_batch_f1.py --part=timing                    # only the 60,000-image timing
 
@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("part", "all", ["all", "table", "timing"], "what to run")
-flags.DEFINE_string("data_path", None, "real MNIST (.npz or idx directory); default: the shipped digits stand-in")
+flags.DEFINE_string("data_path", None, "MNIST (.npz or idx directory); default: the shipped 10,000-image sample")
 flags.DEFINE_string("output_dir", "/tmp/large_batch_f1_bench", "runs and JSON (resumable)")
 flags.DEFINE_integer("trials", 2, "trials per regime")
 flags.DEFINE_integer("epochs", 20, "epoch budget per run")

@@ -2,6 +2,8 @@
 batched; the f of the parametric plots (Figure 3) and the per-regime accuracies (Table 2)."""
 import numpy as np
 
+from nli_app.sharpness.model import batch_statistics
+
 
 def evaluate(model, x, y, batch_size=4096):
     """{"loss": mean cross-entropy, "accuracy": fraction correct} of ``model`` (probability outputs) on (x, y)."""
@@ -25,21 +27,6 @@ def recalibrate_batchnorm(model, x, max_examples=10000):
     pass in training mode with momentum 0 and Dropout off writes the exact population statistics, layer by layer.
     Applied to every run's final weights before it is measured, SB and LB alike.
     """
-    import keras  # pylint: disable=import-outside-toplevel
-    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    if not norms:
-        return model
-    drops = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
-    saved = [(layer, layer.momentum) for layer in norms], [(layer, layer.rate) for layer in drops]
-    try:
-        for layer in norms:
-            layer.momentum = 0.0
-        for layer in drops:
-            layer.rate = 0.0
+    with batch_statistics(model, momentum=0.0):
         model(x[:max_examples], training=True)
-    finally:
-        for layer, momentum in saved[0]:
-            layer.momentum = momentum
-        for layer, rate in saved[1]:
-            layer.rate = rate
     return model

@@ -1,6 +1,6 @@
 """``large_batch``: the experiments of Keskar et al. (ICLR 2017) on the project's tf.distribute trainer.
 
-    large_batch --experiment=sb_vs_lb,parametric --output_dir=/tmp/lb          # shipped digits stand-in for MNIST
+    large_batch --experiment=sb_vs_lb,parametric --output_dir=/tmp/lb          # shipped 10,000-image MNIST sample
     large_batch sweep --dataset=mnist --data_path=/data/mnist.npz --output_dir=/tmp/lb
     large_batch perf_model                                                     # Appendix C table only
 
@@ -37,7 +37,7 @@ DEFAULTS = {"epochs": 10, "verbose": 0}  # this binary's defaults for shared fla
 define_once(flags.DEFINE_list, "experiment", [], f"experiments to run: {', '.join(EXPERIMENTS)} or 'all'")
 define_once(flags.DEFINE_enum, "dataset", "mnist", sorted(DEFAULT_NETWORK), "data format of --data_path")
 define_once(flags.DEFINE_string, "data_path", None, "MNIST .npz or idx directory, CIFAR pickle directory, TIMIT .npz; "
-            "default: the shipped sklearn-digits stand-in for MNIST")
+            "default: the shipped MNIST sample (10,000 train + 2,000 test images)")
 define_once(flags.DEFINE_string, "network", None, "F1, F2, C1-C4 (default: the paper's network for --dataset)")
 define_once(flags.DEFINE_integer, "num_train", 0, "use the first N training examples (0 = all)")
 define_once(flags.DEFINE_integer, "num_test", 0, "use the first N test examples (0 = all)")
@@ -56,6 +56,13 @@ define_once(flags.DEFINE_list, "subspace_dims", ["full"],
             "sharpness spaces: 'full' (A = I) and/or p (a random n x p A, Table 4)")
 define_once(flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations per sharpness measurement")
 define_once(flags.DEFINE_integer, "sharpness_examples", 0, "training examples in the sharpness objective (0 = all)")
+define_once(flags.DEFINE_enum, "sharpness_reduction", "mean", ["mean", "sum"], "sharpness objective f: mean or sum of "
+            "the per-example training losses")
+define_once(flags.DEFINE_enum, "sharpness_batchnorm", "inference", ["inference", "batch"], "BatchNorm in the "
+            "sharpness objective: moving statistics, or each evaluation batch's own (the authors' Keras mode=2)")
+define_once(flags.DEFINE_integer, "sharpness_batch_size", 4096, "evaluation batch of the sharpness objective")
+define_once(flags.DEFINE_enum, "sharpness_dtype", "float32", ["float32", "float64"], "float type of the sharpness "
+            "objective")
 define_once(flags.DEFINE_integer, "num_alphas", 25, "points on the parametric paths, alpha in [-1, 2]")
 define_once(flags.DEFINE_list, "sweep_batch_sizes", [], "batch sizes of the sweep (default: SB, 4 sizes between, LB)")
 define_once(flags.DEFINE_integer, "warm_epochs", 3, "SB warm-up epochs for the warm-start experiment")
@@ -65,7 +72,7 @@ define_once(flags.DEFINE_float, "proximal_lambda", 1e-3, "conservative training:
 define_once(flags.DEFINE_integer, "inner_steps", 3, "conservative training: optimizer steps per batch")
 define_once(flags.DEFINE_float, "adversarial_epsilon", 0.02, "adversarial training: FGSM step")
 define_once(flags.DEFINE_integer, "max_shift", -1, "data augmentation: largest translation in pixels; -1: image side / "
-            "14 (2 for MNIST and CIFAR, 1 for the 8x8 digits)")
+            "14 (2 for MNIST and CIFAR)")
 define_once(flags.DEFINE_integer, "stage_epochs", 1, "dynamic sampling: epochs per batch-size stage")
 define_once(flags.DEFINE_list, "perf_batch_ratios", ["0.01", "0.05", "0.1", "0.5"], "Appendix C: B_s / B_l values")
 define_once(flags.DEFINE_list, "perf_efficiencies", ["0.1", "0.2", "0.5", "1.0"], "Appendix C: f_s(P) values")
@@ -147,7 +154,9 @@ def main(argv):
         SharpnessSettings(epsilons=tuple(float(e) for e in FLAGS.epsilons),
                           subspace_dims=tuple(None if d == "full" else int(d) for d in FLAGS.subspace_dims),
                           max_iterations=FLAGS.sharpness_iterations,
-                          num_examples=FLAGS.sharpness_examples or None),
+                          num_examples=FLAGS.sharpness_examples or None, reduction=FLAGS.sharpness_reduction,
+                          batchnorm=FLAGS.sharpness_batchnorm, batch_size=FLAGS.sharpness_batch_size,
+                          dtype=FLAGS.sharpness_dtype),
         strategy=strategy)
     batches = regime_batch_sizes(len(splits.y_train), FLAGS.sb_batch_size, FLAGS.lb_batch_size)
     logging.info("regimes: %s", batches)

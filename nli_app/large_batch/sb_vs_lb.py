@@ -1,7 +1,7 @@
 """Experiment 1 + 2: SB vs LB (Table 2) and their sharpness (Tables 3-4).
 
 N trials per regime from seeds 0..N-1; each trains until the training loss stops improving or the budget ends,
-then reports train/test accuracy and sharpness; mean +- std per regime.
+then reports train/test accuracy and sharpness; mean +- sample std (ddof=1) over the trials per regime.
 """
 import numpy as np
 
@@ -20,8 +20,10 @@ def run_name(batch_size, seed):
 
 
 def _stats(values):
+    """Mean and sample standard deviation (ddof=1; 0 for a single trial) over the trials, and the values."""
     values = np.asarray(values, np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return {"mean": float(values.mean()), "std": std, "values": values.tolist()}
 
 
 def run(study, batch_sizes, trials=2):
@@ -50,8 +52,8 @@ def run(study, batch_sizes, trials=2):
 
 
 def format_rows(result, paper=None):
-    """Table 2/3 style rows: regime, train acc, test acc, sharpness per setting (mean +- std)."""
-    lines = []
+    """Table 2/3 style rows: regime, train acc, test acc, sharpness per setting (mean +- sample std, ddof=1)."""
+    lines = [f"mean +- std over {len(next(iter(result['trials'].values())))} trial(s), std = sample std (ddof=1)"]
     for regime, s in result["summary"].items():
         sharp = "  ".join(f"{k}: {v['mean']:.4g} +- {v['std']:.2g}" for k, v in s["sharpness_by_setting"].items())
         lines.append(f"{regime} (batch {result['batch_sizes'][regime]}): train {100 * s['train_accuracy']['mean']:.2f}"

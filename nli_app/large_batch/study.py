@@ -21,11 +21,16 @@ from nli_app.sharpness import model_sharpness
 
 @dataclasses.dataclass(frozen=True)
 class SharpnessSettings:
-    """Metric 2.1 settings: the epsilons (Table 3 uses 1e-3 and 5e-4), A = I and/or a random n x p subspace."""
+    """Metric 2.1 settings: the epsilons (Table 3 uses 1e-3 and 5e-4), A = I and/or a random n x p subspace, and
+    the objective's choices the paper leaves open (see ``nli_app.sharpness.model``; README: the scale of phi)."""
     epsilons: tuple = (1e-3, 5e-4)
     subspace_dims: tuple = (None,)       # None = full space; an int p = random n x p matrix A (Table 4)
     max_iterations: int = 10
     num_examples: int | None = None      # None = the whole training set
+    reduction: str = "mean"              # f = mean (or "sum") of the per-example training losses
+    batchnorm: str = "inference"         # BatchNorm in f: "inference" (moving statistics) or "batch" statistics
+    batch_size: int = 4096               # evaluation batch (the batch of the "batch" statistics)
+    dtype: str = "float32"               # the objective's float type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +184,9 @@ class Study:
         for eps in s.epsilons:
             for p in s.subspace_dims:
                 result = model_sharpness(model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p,
-                                         max_iterations=s.max_iterations, seed=seed, num_examples=s.num_examples)
+                                         max_iterations=s.max_iterations, seed=seed, num_examples=s.num_examples,
+                                         reduction=s.reduction, batchnorm=s.batchnorm, batch_size=s.batch_size,
+                                         dtype=s.dtype)
                 out[setting_key(eps, p)] = result.to_json()
                 logging.info("sharpness eps=%g %s: %.4g (%d evaluations)", eps, "full" if p is None else f"p={p}",
                              result.value, result.evaluations)
