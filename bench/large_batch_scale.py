@@ -5,10 +5,11 @@ paper leaves open (README.md, large-batch section, "the absolute scale of phi").
 
 Reads finished runs of a study (``<output_dir>/runs/<run>/final_weights.npz``, e.g. from
 ``bench/large_batch_repro.py`` or ``large_batch --experiment=sb_vs_lb``) and measures phi (eps 1e-3, full space,
-the paper's 10 L-BFGS-B iterations) with one setting changed at a time from the study's default objective:
-mean loss over a fixed 10,000-example training subset, BatchNorm in inference mode with statistics recalibrated on
-the training set, float32. Prints phi per run and setting, the seconds each took, and the box's make-up
-(the fraction of weights with |x_i| < 1, for which eps (|x_i| + 1) is essentially the absolute eps).
+the paper's 10 L-BFGS-B iterations, or ``--method=default``) with one setting changed at a time from the study's
+default objective: mean loss over a fixed 10,000-example training subset, BatchNorm in inference mode with
+statistics recalibrated on the training set, float32. Prints phi per run and setting, the seconds each took, and
+the box's make-up (the fraction of weights with |x_i| < 1, for which eps (|x_i| + 1) is essentially the absolute
+eps).
 Writes ``scale.json`` into --output_dir.
 """
 import json
@@ -26,6 +27,7 @@ flags.DEFINE_string("output_dir", "/tmp/lbdata/f1", "study directory holding run
 flags.DEFINE_list("runs", ["b256_seed0", "b6000_seed0"], "runs to measure (SB first, then LB)")
 flags.DEFINE_list("variants", [], "subset of the variants to run (default: all)")
 flags.DEFINE_float("epsilon", 1e-3, "box size")
+flags.DEFINE_enum("method", "paper", ["paper", "default"], "sharpness maximiser")
 
 BASE = {"num_examples": 10000, "reduction": "mean", "batchnorm": "inference", "batch_size": 4096,
         "dtype": "float32"}
@@ -62,11 +64,11 @@ def main(argv):
               f"{sum(int(np.prod(v.shape)) for v in model.non_trainable_variables)}), {100 * small:.3f}% with "
               f"|x_i| < 1, median |x_i| = {np.median(np.abs(x)):.4f}", flush=True)
         for name in names:
-            key = f"{run}/{name}"
+            key = f"{run}/{name}" + ("" if FLAGS.method == "paper" else f"/{FLAGS.method}")
             if key not in results:
                 t = time.perf_counter()
                 r = model_sharpness(model, (splits.x_train, splits.y_train), FLAGS.epsilon,
-                                    **{**BASE, **VARIANTS[name][1]})
+                                    method=FLAGS.method, **{**BASE, **VARIANTS[name][1]})
                 results[key] = {**r.to_json(), "seconds": time.perf_counter() - t}
                 with open(path + ".tmp", "w") as f:
                     json.dump(results, f, indent=2)

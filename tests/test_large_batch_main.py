@@ -35,8 +35,8 @@ def _run(tmp_path, experiments, **extra):
     settings = dict(output_dir=str(tmp_path), num_train=160, num_test=40, epochs=1, trials=1, patience=0,
                     num_cpu_replicas=2, sharpness_iterations=1, sharpness_examples=64, num_alphas=4,
                     sb_batch_size=16, lb_batch_size=32, sweep_batch_sizes="16,32", warm_epochs=1,
-                    stage_epochs=1, checkpoint_every_steps=50, epsilons="1e-3", verbose=0,
-                    remedies="augmentation,conservative,adversarial,dynamic_sampling", inner_steps=2)
+                    stage_epochs=1, checkpoint_every_steps=50, epsilons="1e-3", verbose=0, inner_steps=2,
+                    sharpness_methods="default,paper", sharpness_max_evaluations=4)
     settings.update(extra)
     with flagsaver.flagsaver():
         flags.FLAGS.unparse_flags()
@@ -98,6 +98,15 @@ def test_summaries_for_the_plugin(study):
     plugin_tags = {tag for (_, tag), plugin in tags.items() if plugin == summary.PLUGIN_NAME}
     assert {"sharpness/eps=0.001/full", "interpolation/linear", "interpolation/curved", "sweep"} <= plugin_tags
     assert ("sb_vs_lb/SB_seed0", "sharpness/eps=0.001/full") in tags
+    assert ("sb_vs_lb/SB_seed0", "sharpness_paper/eps=0.001/full") in tags  # the paper's maximiser, reported too
+
+
+def test_both_maximisers_reported(study):
+    measured = study.first["measurement"]["sharpness"]
+    default, paper = measured["eps=0.001/full"], measured["eps=0.001/full/method=paper"]
+    assert (default["method"], paper["method"]) == ("default", "paper")
+    assert default["f0"] == pytest.approx(paper["f0"]) and default["evaluations"] <= 4
+    assert set(study.first["sb_vs_lb"]["summary"]["SB"]["sharpness_by_setting"]) == set(measured)
 
 
 def test_rerun_reuses_runs_and_a_new_sharpness_flag_remeasures(study):
@@ -119,3 +128,5 @@ def test_perf_model_only_and_usage_errors(tmp_path, capsys):
         _run(tmp_path, ["nonsense"])
     with pytest.raises(app.UsageError, match="name an experiment"):
         _run(tmp_path, [])
+    with pytest.raises(app.UsageError, match="sharpness_methods"):
+        _run(tmp_path, ["sb_vs_lb"], sharpness_methods="paper,newton")

@@ -19,6 +19,7 @@ from nli_app.absl_flags import define_once
 from nli_app.large_batch import mnist, perf_model
 from nli_app.train import flags as train_flags
 from nli_app.large_batch.study import regime_batch_sizes
+from nli_app.sharpness.box import METHODS
 
 EXPERIMENTS = ("sb_vs_lb", "parametric", "sweep", "warm_start", "trajectory", "remedies", "perf_model")
 DEFAULT_NETWORK = {"mnist": "F1", "timit": "F2", "cifar10": "C1", "cifar100": "C3"}
@@ -54,7 +55,10 @@ define_once(flags.DEFINE_bool, "recalibrate_bn", True, "recompute BatchNorm stat
 define_once(flags.DEFINE_list, "epsilons", ["1e-3", "5e-4"], "sharpness box sizes (Table 3)")
 define_once(flags.DEFINE_list, "subspace_dims", ["full"],
             "sharpness spaces: 'full' (A = I) and/or p (a random n x p A, Table 4)")
-define_once(flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations per sharpness measurement")
+define_once(flags.DEFINE_list, "sharpness_methods", ["default", "paper"], "sharpness maximisers, each reported: "
+            "'default' (curvature-guided vertex ascent) and/or 'paper' (L-BFGS-B); the first is the primary")
+define_once(flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations of the 'paper' maximiser")
+define_once(flags.DEFINE_integer, "sharpness_max_evaluations", 40, "(f, grad) evaluations of the 'default' maximiser")
 define_once(flags.DEFINE_integer, "sharpness_examples", 0, "training examples in the sharpness objective (0 = all)")
 define_once(flags.DEFINE_enum, "sharpness_reduction", "mean", ["mean", "sum"], "sharpness objective f: mean or sum of "
             "the per-example training losses")
@@ -137,6 +141,9 @@ def main(argv):
     from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings
     # pylint: enable=import-outside-toplevel
 
+    unknown = sorted(set(FLAGS.sharpness_methods) - set(METHODS))
+    if unknown or not FLAGS.sharpness_methods:
+        raise app.UsageError(f"--sharpness_methods: {unknown or 'none'}; choose from {', '.join(METHODS)}")
     strategy = train_flags.strategy_from_flags()
     splits = load_splits(FLAGS.dataset, FLAGS.data_path or mnist.SAMPLE_PATH)
     splits = splits.subset(FLAGS.num_train or None, FLAGS.num_test or None)
@@ -153,7 +160,8 @@ def main(argv):
                       verbose=_shared("verbose"), recalibrate_bn=FLAGS.recalibrate_bn),
         SharpnessSettings(epsilons=tuple(float(e) for e in FLAGS.epsilons),
                           subspace_dims=tuple(None if d == "full" else int(d) for d in FLAGS.subspace_dims),
-                          max_iterations=FLAGS.sharpness_iterations,
+                          max_iterations=FLAGS.sharpness_iterations, methods=tuple(FLAGS.sharpness_methods),
+                          max_evaluations=FLAGS.sharpness_max_evaluations,
                           num_examples=FLAGS.sharpness_examples or None, reduction=FLAGS.sharpness_reduction,
                           batchnorm=FLAGS.sharpness_batchnorm, batch_size=FLAGS.sharpness_batch_size,
                           dtype=FLAGS.sharpness_dtype),

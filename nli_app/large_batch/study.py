@@ -25,8 +25,10 @@ class SharpnessSettings:
     the objective's choices the paper leaves open (see ``nli_app.sharpness.model``; README: the scale of phi)."""
     epsilons: tuple = (1e-3, 5e-4)
     subspace_dims: tuple = (None,)       # None = full space; an int p = random n x p matrix A (Table 4)
-    max_iterations: int = 10
+    max_iterations: int = 10             # L-BFGS-B iterations of method "paper"
     num_examples: int | None = None      # None = the whole training set
+    methods: tuple = ("default", "paper")  # maximisers (nli_app.sharpness.box); the first one is the primary
+    max_evaluations: int = 40            # budget of (f, grad) evaluations of method "default"
     reduction: str = "mean"              # f = mean (or "sum") of the per-example training losses
     batchnorm: str = "inference"         # BatchNorm in f: "inference" (moving statistics) or "batch" statistics
     batch_size: int = 4096               # evaluation batch (the batch of the "batch" statistics)
@@ -181,21 +183,23 @@ class Study:
         s = self.sharpness_settings
         model = self.scratch_model(weights)
         out = {}
-        for eps in s.epsilons:
-            for p in s.subspace_dims:
-                result = model_sharpness(model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p,
-                                         max_iterations=s.max_iterations, seed=seed, num_examples=s.num_examples,
-                                         reduction=s.reduction, batchnorm=s.batchnorm, batch_size=s.batch_size,
-                                         dtype=s.dtype)
-                out[setting_key(eps, p)] = result.to_json()
-                logging.info("sharpness eps=%g %s: %.4g (%d evaluations)", eps, "full" if p is None else f"p={p}",
-                             result.value, result.evaluations)
+        for method in s.methods:
+            for eps in s.epsilons:
+                for p in s.subspace_dims:
+                    result = model_sharpness(model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p,
+                                             method=method, max_iterations=s.max_iterations,
+                                             max_evaluations=s.max_evaluations, seed=seed,
+                                             num_examples=s.num_examples, reduction=s.reduction,
+                                             batchnorm=s.batchnorm, batch_size=s.batch_size, dtype=s.dtype)
+                    out[setting_key(eps, p, method)] = result.to_json()
+                    logging.info("sharpness %s eps=%g %s: %.4g (%d evaluations)", method, eps,
+                                 "full" if p is None else f"p={p}", result.value, result.evaluations)
         return out
 
     def primary_sharpness(self, sharpness):
         """The value of the first configured setting (what sweeps and plots show)."""
         s = self.sharpness_settings
-        return sharpness[setting_key(s.epsilons[0], s.subspace_dims[0])]["value"]
+        return sharpness[setting_key(s.epsilons[0], s.subspace_dims[0], s.methods[0])]["value"]
 
     def measure(self, run):
         """Accuracy and sharpness of a run, cached next to its weights."""
@@ -227,8 +231,10 @@ def regime_batch_sizes(num_train, sb=-1, lb=0):
     return {"SB": int(sb), "LB": int(lb)}
 
 
-def setting_key(epsilon, subspace_dim):
-    return f"eps={float(epsilon):g}/" + ("full" if subspace_dim is None else f"p={int(subspace_dim)}")
+def setting_key(epsilon, subspace_dim, method="default"):
+    """``eps=<e>/full`` or ``eps=<e>/p=<p>``, with ``/method=<m>`` for a maximiser other than "default"."""
+    key = f"eps={float(epsilon):g}/" + ("full" if subspace_dim is None else f"p={int(subspace_dim)}")
+    return key if method == "default" else f"{key}/method={method}"
 
 
 class LossPlateauStop(keras.callbacks.Callback):

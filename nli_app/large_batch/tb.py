@@ -19,9 +19,12 @@ def writer(output_dir, experiment, run):
 
 
 def sharpness_records(measurement, step, regime=None, batch_size=None, name="sharpness"):
-    """One ``summary.sharpness`` record per measured setting of ``Study.measure``'s result."""
+    """One ``summary.sharpness`` record per measured setting of ``Study.measure``'s result; a maximiser other than
+    "default" writes under ``<name>_<method>`` (e.g. ``sharpness_paper/eps=0.001/full``)."""
     for result in measurement["sharpness"].values():
-        summary.sharpness(name, result["value"], step=step, epsilon=result["epsilon"],
+        method = result.get("method", "default")
+        summary.sharpness(name if method == "default" else f"{name}_{method}", result["value"], step=step,
+                          epsilon=result["epsilon"],
                           subspace_dim=result["subspace_dim"], batch_size=batch_size, regime=regime)
     for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
         tf.summary.scalar(key, measurement[key], step=step)

@@ -4,7 +4,7 @@
 ``model_sharpness`` builds that function for a Keras model and a dataset (the TensorFlow gradient code is isolated in
 ``tf_objective``).
 """
-from nli_app.sharpness.box import SharpnessResult, box_bounds, box_sharpness, random_subspace
+from nli_app.sharpness.box import METHODS, SharpnessResult, box_bounds, box_sharpness, random_subspace
 from nli_app.sharpness.model import model_sharpness
 
-__all__ = ["SharpnessResult", "box_bounds", "box_sharpness", "model_sharpness", "random_subspace"]
+__all__ = ["METHODS", "SharpnessResult", "box_bounds", "box_sharpness", "model_sharpness", "random_subspace"]

@@ -15,7 +15,7 @@ import contextlib
 
 import numpy as np
 
-from nli_app.sharpness.box import box_sharpness, random_subspace
+from nli_app.sharpness.box import DEFAULT_MAX_EVALUATIONS, box_sharpness, random_subspace
 
 
 def _as_arrays(data):
@@ -83,8 +83,9 @@ def _in_dtype(model, dtype):
     return copy
 
 
-def model_sharpness(model, data, epsilon, subspace_dim=None, max_iterations=10, seed=0, num_examples=None,
-                    batch_size=4096, loss_fn=None, jit_compile=False, reduction="mean", batchnorm="inference",
+def model_sharpness(model, data, epsilon, subspace_dim=None, method="default", max_iterations=10, seed=0,
+                    num_examples=None, batch_size=4096, loss_fn=None, jit_compile=False,
+                    max_evaluations=DEFAULT_MAX_EVALUATIONS, reduction="mean", batchnorm="inference",
                     dtype="float32"):
     """Sharpness phi(eps, A) (percent) of ``model`` at its current weights on ``data``.
 
@@ -94,13 +95,16 @@ def model_sharpness(model, data, epsilon, subspace_dim=None, max_iterations=10, 
         unbatched ``tf.data.Dataset`` of such pairs.
       epsilon: box size eps.
       subspace_dim: None for the full space (A = I), else p of a random n x p matrix A (seeded by ``seed``).
-      max_iterations: L-BFGS-B iterations.
+      method: the maximiser, ``"default"`` (curvature-guided vertex ascent, at most ``max_evaluations`` passes
+        over the data) or ``"paper"`` (L-BFGS-B, ``max_iterations`` iterations); see ``nli_app.sharpness.box``.
+      max_iterations: L-BFGS-B iterations of ``"paper"``.
       seed: seeds A, the starting point and the subset.
       num_examples: use a random subset of this many examples (None: the whole set).
       batch_size: evaluation batch size (memory only with batchnorm="inference": f is over every example).
       loss_fn: ``loss_fn(labels, predictions) -> per-example losses``; default sparse categorical cross-entropy on
         probabilities.
       jit_compile: XLA-compile the per-batch loss and gradient.
+      max_evaluations: ``"default"``: the most evaluations of (f, grad f), each one pass over the examples.
       reduction: "mean" (the paper's average training loss) or "sum" of the per-example losses.
       batchnorm: "inference" (moving statistics) or "batch" (each batch's statistics; see the module docstring).
       dtype: "float32" or "float64": the objective runs on a copy of the model in that dtype when it differs.
@@ -123,6 +127,7 @@ def model_sharpness(model, data, epsilon, subspace_dim=None, max_iterations=10, 
         x0 = objective.x0
         A = None if subspace_dim is None else random_subspace(x0.size, subspace_dim, seed=seed, dtype=np.float32)
         try:
-            return box_sharpness(objective, x0, epsilon, A=A, max_iterations=max_iterations, seed=seed)
+            return box_sharpness(objective, x0, epsilon, A=A, method=method, max_iterations=max_iterations,
+                                 seed=seed, max_evaluations=max_evaluations)
         finally:
             objective.assign(x0)
