@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nli_app.sharpness import box_bounds, box_sharpness, model_sharpness, random_subspace
-from tests.sharpness_problems import F0, exact_sharpness, found_over_exact, quadratic
+from tests.sharpness_problems import F0, exact_sharpness, found_over_exact, quadratic, softmax_regression
 
 METHODS = ("default", "paper")
 
@@ -108,18 +108,6 @@ def test_bad_function_outputs():
         random_subspace(3, 4)
 
 
-def _softmax_regression(w, b, x, y):
-    """Mean cross-entropy of softmax(x w + b) and its gradient: an independent numpy reference."""
-    logits = x @ w + b
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    loss = -np.mean(np.log(p[np.arange(len(y)), y]))
-    delta = p.copy()
-    delta[np.arange(len(y)), y] -= 1
-    delta /= len(y)
-    return loss, x.T @ delta, delta.sum(axis=0)
-
-
 @pytest.mark.parametrize("subspace_dim, method", [(None, "default"), (5, "default"), (None, "paper")])
 def test_model_sharpness_matches_numpy_reference(subspace_dim, method):
     rng = np.random.default_rng(0)
@@ -130,7 +118,7 @@ def test_model_sharpness_matches_numpy_reference(subspace_dim, method):
 
     def fun(z):
         w, b = z[:12].reshape(4, 3), z[12:]
-        loss, gw, gb = _softmax_regression(w, b, x.astype(np.float64), y)
+        loss, gw, gb = softmax_regression(w, b, x.astype(np.float64), y)
         return loss, np.concatenate([gw.ravel(), gb])
 
     flat = np.concatenate([w0.ravel(), b0])

@@ -39,6 +39,8 @@ import dataclasses
 import numpy as np
 from scipy import optimize
 
+from nli_app.sharpness.lanczos import lanczos
+
 METHODS = ("default", "paper")
 DEFAULT_MAX_EVALUATIONS = 40
 DEFAULT_LANCZOS_STEPS = 10
@@ -208,28 +210,6 @@ def _lbfgsb(objective, u0, options, scale=1.0):
     return int(solution.nit)
 
 
-def _lanczos(hvp, start, steps):
-    """``steps`` Lanczos steps with full re-orthogonalisation: (Q [p, k], T [k, k]) with Q^T M Q = T (k <= steps,
-    fewer when the Krylov space is exhausted)."""
-    q = start / np.linalg.norm(start)
-    basis, alphas, betas = [], [], []
-    for _ in range(steps):
-        basis.append(q)
-        w = hvp(q)
-        alphas.append(float(q @ w))
-        Q = np.stack(basis, axis=1)
-        w = w - Q @ (Q.T @ w)
-        w = w - Q @ (Q.T @ w)  # twice is enough (Kahan)
-        beta = float(np.linalg.norm(w))
-        if beta <= 1e-12 * max(1.0, abs(alphas[-1])) or len(basis) == steps:
-            break
-        betas.append(beta)
-        q = w / beta
-    k = len(basis)
-    T = np.diag(alphas) + np.diag(betas[:k - 1], 1) + np.diag(betas[:k - 1], -1)
-    return np.stack(basis, axis=1), T
-
-
 def _signs(v, fallback):
     s = np.sign(v)
     return np.where(s == 0, fallback, s)
@@ -295,7 +275,7 @@ def _vertex_ascent(objective, c, steps, restarts, max_evaluations, rng):
     def hvp(v):
         return objective(v)[1] - g0  # secant over a unit step: M v for a quadratic
 
-    Q, T = _lanczos(hvp, rng.standard_normal(c.size), steps)
+    Q, T = lanczos(hvp, rng.standard_normal(c.size), steps)
     ascent_steps = 0
     for s in _surrogate_vertices(c, Q, T, rng, restarts):
         if objective.evaluations >= max_evaluations:

@@ -83,6 +83,18 @@ def _in_dtype(model, dtype):
     return copy
 
 
+def flat_objective(model, data, batch_size=4096, num_examples=None, seed=0, loss_fn=None, jit_compile=False,
+                   reduction="mean", training=False):
+    """``tf_objective.FlatObjective`` of ``model`` on ``data`` (arguments as ``model_sharpness``)."""
+    import keras  # pylint: disable=import-outside-toplevel
+    from nli_app.sharpness.tf_objective import FlatObjective  # pylint: disable=import-outside-toplevel
+    if loss_fn is None:
+        loss_fn = keras.losses.sparse_categorical_crossentropy
+    features, labels = _as_arrays(data)
+    return FlatObjective(model, _batches(features, labels, int(batch_size), num_examples, seed), loss_fn,
+                         jit_compile=jit_compile, reduction=reduction, training=training)
+
+
 def model_sharpness(model, data, epsilon, subspace_dim=None, method="default", max_iterations=10, seed=0,
                     num_examples=None, batch_size=4096, loss_fn=None, jit_compile=False,
                     max_evaluations=DEFAULT_MAX_EVALUATIONS, reduction="mean", batchnorm="inference",
@@ -111,19 +123,14 @@ def model_sharpness(model, data, epsilon, subspace_dim=None, method="default", m
     Returns:
       ``SharpnessResult`` (``.value``, ``.evaluations``, ...).
     """
-    import keras  # pylint: disable=import-outside-toplevel
-    from nli_app.sharpness.tf_objective import FlatObjective  # pylint: disable=import-outside-toplevel
     if batchnorm not in ("inference", "batch"):
         raise ValueError(f"batchnorm must be 'inference' or 'batch', got {batchnorm!r}")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    if loss_fn is None:
-        loss_fn = keras.losses.sparse_categorical_crossentropy
-    features, labels = _as_arrays(data)
     measured = _in_dtype(model, dtype)
     with batch_statistics(measured, momentum=1.0) if batchnorm == "batch" else contextlib.nullcontext():
-        objective = FlatObjective(measured, _batches(features, labels, int(batch_size), num_examples, seed), loss_fn,
-                                  jit_compile=jit_compile, reduction=reduction, training=batchnorm == "batch")
+        objective = flat_objective(measured, data, batch_size, num_examples, seed, loss_fn, jit_compile,
+                                   reduction=reduction, training=batchnorm == "batch")
         x0 = objective.x0
         A = None if subspace_dim is None else random_subspace(x0.size, subspace_dim, seed=seed, dtype=np.float32)
         try:

@@ -42,6 +42,8 @@ class FlatObjective:
         self._training = bool(training)
         self._dtype = self._variables[0].dtype
         self._step = tf.function(self._sum_loss_and_gradient, jit_compile=jit_compile, reduce_retracing=True)
+        self._hvp_step = tf.function(self._sum_hvp, jit_compile=jit_compile, reduce_retracing=True)
+        self._loss_step = tf.function(self._sum_loss, jit_compile=jit_compile, reduce_retracing=True)
         self.evaluations = 0
 
     @property
@@ -54,14 +56,43 @@ class FlatObjective:
                                   self._shapes):
             v.assign(part.reshape(shape).astype(v.dtype.name if hasattr(v.dtype, "name") else v.dtype))
 
+    def _sum_loss(self, features, labels):
+        predictions = self._model(features, training=self._training)
+        return tf.reduce_sum(tf.cast(self._loss_fn(labels, predictions), self._dtype))
+
+    def _flat(self, grads):
+        return tf.concat([tf.reshape(tf.zeros_like(v) if g is None else tf.convert_to_tensor(g), [-1])
+                          for g, v in zip(grads, self._variables)], axis=0)
+
     def _sum_loss_and_gradient(self, features, labels):
         with tf.GradientTape() as tape:
-            predictions = self._model(features, training=self._training)
-            total = tf.reduce_sum(tf.cast(self._loss_fn(labels, predictions), self._dtype))
-        grads = tape.gradient(total, self._variables)
-        flat = tf.concat([tf.reshape(tf.zeros_like(v) if g is None else tf.convert_to_tensor(g), [-1])
-                          for g, v in zip(grads, self._variables)], axis=0)
-        return total, flat
+            total = self._sum_loss(features, labels)
+        return total, self._flat(tape.gradient(total, self._variables))
+
+    def _sum_hvp(self, features, labels, vector):
+        """H v of the summed loss by double backpropagation: the gradient of (grad f . v)."""
+        parts = tf.split(vector, self._sizes)
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                total = self._sum_loss(features, labels)
+            grads = inner.gradient(total, self._variables)
+            dot = tf.add_n([tf.reduce_sum(tf.convert_to_tensor(g) * tf.reshape(part, v.shape))
+                            for g, part, v in zip(grads, parts, self._variables) if g is not None])
+        return self._flat(outer.gradient(dot, self._variables))
+
+    def loss(self, w):
+        """f(w) alone (a forward pass per batch), for loss surfaces."""
+        self.assign(w)
+        return sum(float(self._loss_step(features, labels)) for features, labels in self._batches) / self._divisor
+
+    def hvp(self, w, v):
+        """The Hessian-vector product H(w) v of f (exact, float32 arithmetic), as a float64 vector."""
+        self.assign(w)
+        vector = tf.constant(np.asarray(v), dtype=self._variables[0].dtype)
+        out = np.zeros(sum(self._sizes), np.float64)
+        for features, labels in self._batches:
+            out += self._hvp_step(features, labels, vector).numpy()
+        return out / self._divisor
 
     def __call__(self, w):
         self.assign(w)
