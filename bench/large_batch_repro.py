@@ -6,7 +6,9 @@
 SB (batch 256) and LB (10% of the training set) runs of ADAM (lr 1e-3), ``--trials`` seeds each, trained until the
 training loss stops improving for ``--patience`` epochs or ``--epochs`` ends; then train/test accuracy (Table 2) and
 sharpness (Metric 2.1) at eps 1e-3 and 5e-4 in the full space (Table 3) and a random n x 100 subspace (Table 4),
-on a fixed random subset of ``--sharpness_examples`` training examples.
+on a fixed random subset of ``--sharpness_examples`` training examples, BatchNorm on each evaluation batch's
+statistics (``--sharpness_batchnorm``; README: the scale of phi), with each maximiser of ``--methods``
+("default" and the paper's L-BFGS-B; keys ``eps=<e>/<space>`` and ``eps=<e>/<space>/method=paper``).
 Prints our mean +- std (sample std, ddof=1, over the trials) next to the paper's rows and the LB/SB ratios against
 the targets (LB/SB sharpness >= 10x; SB test accuracy above LB by more than the trials' spread).
 Resumable: rerun the same command after a kill (finished runs and measurements are reused; a run is named by its
@@ -31,6 +33,12 @@ flags.DEFINE_integer("patience", 3, "stop after this many epochs without trainin
 flags.DEFINE_integer("sharpness_examples", 10000, "training examples in the sharpness objective (0 = all)")
 flags.DEFINE_integer("sharpness_iterations", 10, "L-BFGS-B iterations (the paper's 10)")
 flags.DEFINE_list("subspace_dims", ["full", "100"], "full space (Table 3) and/or p of a random subspace (Table 4)")
+flags.DEFINE_list("epsilons", ["1e-3", "5e-4"], "box sizes (the paper's two)")
+flags.DEFINE_list("methods", ["default", "paper"], "sharpness maximisers, each reported")
+flags.DEFINE_integer("max_evaluations", 40, "evaluation budget of the 'default' maximiser")
+flags.DEFINE_enum("sharpness_batchnorm", "batch", ["batch", "inference"], "BatchNorm in the sharpness objective: "
+                  "'batch' statistics as the authors' Keras code (BatchNormalization(mode=2)), or 'inference' "
+                  "(moving statistics recalibrated on the training set, the study's default)")
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 DATA = {"F1": os.path.join(SHARED, "mnist", "mnist.npz"), "C1": os.path.join(SHARED, "cifar10", "cifar-10-batches-py")}
@@ -92,10 +100,12 @@ def main(argv):
     study = Study(splits, FLAGS.network, FLAGS.output_dir or f"/tmp/lb_repro/{FLAGS.network.lower()}",
                   TrainSettings(optimizer="adam", optimizer_kwargs=(("learning_rate", 1e-3),), epochs=FLAGS.epochs,
                                 patience=FLAGS.patience, checkpoint_every_steps=100, log_every_steps=50),
-                  SharpnessSettings(epsilons=(1e-3, 5e-4),
+                  SharpnessSettings(epsilons=tuple(float(e) for e in FLAGS.epsilons),
+                                    methods=tuple(FLAGS.methods), max_evaluations=FLAGS.max_evaluations,
                                     subspace_dims=tuple(None if d == "full" else int(d) for d in FLAGS.subspace_dims),
                                     max_iterations=FLAGS.sharpness_iterations,
-                                    num_examples=FLAGS.sharpness_examples or None),
+                                    num_examples=FLAGS.sharpness_examples or None,
+                                    batchnorm=FLAGS.sharpness_batchnorm),
                   strategy=make_strategy())
     batches = regime_batch_sizes(len(splits.y_train), 256, 0)
     start = time.perf_counter()
