@@ -82,8 +82,10 @@ def tables(network, result):
     spread = 100 * max(s["SB"]["test_accuracy"]["std"], s["LB"]["test_accuracy"]["std"])
     lines.append("")
     lines.append("LB/SB sharpness (target >= 10x): " + ", ".join(f"{k}: {v:.1f}x" for k, v in ratios.items()))
+    trials = len(s["SB"]["test_accuracy"]["values"])
+    verdict = ("met" if gap > spread else "NOT met") if trials > 1 else "undecided: one trial has no spread"
     lines.append(f"SB - LB test accuracy: {gap:+.2f} points; larger trial std: {spread:.2f} points "
-                 f"(target: gap > spread) -> {'met' if gap > spread else 'NOT met'}")
+                 f"(target: gap > spread) -> {verdict}")
     return "\n".join(lines)
 
 

@@ -106,6 +106,8 @@ def regimes(summary, path, title="SB vs LB"):
     acc.set_ylabel(f"test accuracy (%), mean ± std over {n} trial(s)")
     sharp.set_yscale("log")
     _log_axis(sharp.yaxis)
+    sharp.yaxis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))  # labelled: the range may be < 1 decade
+    sharp.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
     sharp.set_ylabel("sharpness φ (log scale)")
     for ax in (acc, sharp):
         ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 2 else 0, fontsize=8)
