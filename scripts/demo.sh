@@ -16,9 +16,14 @@ step() { printf '\n=== %s\n' "$*"; }
 step "1/6 optimizer paths on the Beale function and the saddle (survey Figure 4)"
 "$BIN/optimizer_paths" --output_dir="$OUT/optimizer_paths"
 
-step "2/6 small- vs large-batch training and sharpness on the bundled digits (Keskar et al. Tables 2-3)"
-"$BIN/large_batch" --experiment=sb_vs_lb --output_dir="$OUT/large_batch" --num_train=512 --num_test=256 \
-  --trials=1 --epochs=3 --sharpness_iterations=3 --sharpness_examples=256 --subspace_dims=full --epsilons=1e-3
+step "2/6 small- vs large-batch training and sharpness on the bundled MNIST sample (Keskar et al. Tables 2-3)"
+# 10,000 real MNIST training images: SB batch 156 vs LB batch 1,000 (10%), 3 trials each, until the training loss
+# stops improving (at most 8 epochs); sharpness on 1,000 training images with both maximisers. sb_vs_lb.png shows
+# mean +- std over the trials (error bars) and sharpness on a log axis. Measured on 2 busy cores: LB sharper than SB
+# (phi 3,072 +- 190 vs 1,586 +- 570, the paper's way but 1.9x, not 10x) and no generalization gap (test 96.17 +-
+# 0.26% LB vs 95.80 +- 0.17% SB): 10,000 images and 8 epochs are too small for the paper's effect on accuracy.
+"$BIN/large_batch" --experiment=sb_vs_lb --output_dir="$OUT/large_batch" --trials=3 --epochs=8 --patience=2 \
+  --sharpness_examples=1000 --subspace_dims=full --epsilons=1e-3
 
 step "3/6 train ESIM with the survey's Adam on the bundled SNLI sample (2 replicas)"
 "$BIN/train_nli" --model=esim --model_dir="$OUT/esim" --embedding_dim=32 --hidden_units=32 \

@@ -1,5 +1,6 @@
 """Loaders of the large-batch study on files written here byte by byte in the real formats, and their errors."""
 import gzip
+import os
 import pickle
 import struct
 
@@ -7,6 +8,10 @@ import numpy as np
 import pytest
 
 from nli_app.large_batch import cifar, mnist, timit
+
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
+SHARED_MNIST = os.path.join(SHARED, "mnist", "mnist.npz")
+SHARED_CIFAR = os.path.join(SHARED, "cifar10", "cifar-10-batches-py")
 
 
 def _idx_bytes(array):
@@ -85,11 +90,30 @@ def test_mnist_npz_and_errors(tmp_path):
         mnist.load(str(tmp_path / "absent.npz"))
 
 
-def test_shipped_digits_sample():
+def test_shipped_mnist_sample():
     splits = mnist.load(mnist.SAMPLE_PATH)
-    assert splits.x_train.shape == (1497, 64) and splits.x_test.shape == (300, 64)
+    assert splits.x_train.shape == (10000, 784) and splits.x_test.shape == (2000, 784)
     assert 0.0 <= splits.x_train.min() and splits.x_train.max() == 1.0
-    assert set(np.unique(splits.y_train)) == set(range(10))
+    assert np.bincount(splits.y_train).tolist() == [1000] * 10 and np.bincount(splits.y_test).tolist() == [200] * 10
+
+
+@pytest.mark.skipif(not os.path.exists(SHARED_MNIST), reason=f"real MNIST not present at {SHARED_MNIST}")
+def test_shipped_sample_is_drawn_from_real_mnist():
+    """Every shipped image equals the full set's image at its recorded row (README: how it was drawn)."""
+    with np.load(mnist.SAMPLE_PATH) as sample, np.load(SHARED_MNIST) as full:
+        for split in ("train", "test"):
+            index = sample[f"{split}_index"]
+            assert len(np.unique(index)) == len(index)
+            np.testing.assert_array_equal(sample[f"x_{split}"], full[f"x_{split}"][index])
+            np.testing.assert_array_equal(sample[f"y_{split}"], full[f"y_{split}"][index])
+
+
+@pytest.mark.skipif(not os.path.exists(SHARED_CIFAR), reason=f"real CIFAR-10 not present at {SHARED_CIFAR}")
+def test_real_cifar10_with_one_training_batch():
+    splits = cifar.load_cifar10(SHARED_CIFAR)
+    assert splits.x_train.shape == (10000, 32, 32, 3) and splits.x_test.shape == (10000, 32, 32, 3)
+    assert splits.x_train.dtype == np.float32 and 0.0 <= splits.x_train.min() and splits.x_train.max() <= 1.0
+    assert np.bincount(splits.y_test).tolist() == [1000] * 10
 
 
 def _cifar_pickle(path, data, labels, label_key):
@@ -115,6 +139,13 @@ def test_cifar10_pickles(tmp_path):
     # image 0 of batch 2 is training row 2; pixel (row 1, col 3): red at 32 + 3, green at +1024, blue at +2048
     np.testing.assert_allclose(splits.x_train[2, 1, 3], data[0, [35, 1024 + 35, 2048 + 35]] / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(splits.y_test, batches["test_batch"][1])
+    for name in ("data_batch_3", "data_batch_4", "data_batch_5"):  # a partial copy: the training batches present
+        os.remove(tmp_path / name)
+    assert cifar.load_cifar10(str(tmp_path)).y_train.tolist() == batches["data_batch_1"][1] + batches["data_batch_2"][1]
+    for name in ("data_batch_1", "data_batch_2"):
+        os.remove(tmp_path / name)
+    with pytest.raises(ValueError, match="data_batch_1: missing CIFAR batch file"):
+        cifar.load_cifar10(str(tmp_path))
 
 
 def test_cifar100_fine_and_coarse_labels(tmp_path):

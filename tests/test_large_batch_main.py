@@ -1,12 +1,19 @@
-"""End to end: the ``large_batch`` binary on the shipped digits sample, 2 CPU replicas, every experiment."""
+"""End to end: the ``large_batch`` binary on the shipped MNIST sample, 2 CPU replicas, every experiment — run ONCE
+(a module fixture, the smallest settings that still train and measure every experiment), then a rerun that must
+reuse every finished run while a changed sharpness flag re-measures them."""
 import json
 import os
+import types
 
 import numpy as np
 import pytest
 
 from nli_app import cli, summary
 from nli_app.large_batch import main as lb_main
+
+DEFAULT_TAG = summary.sharpness_tag("sharpness", 1e-3)
+PAPER_TAG = summary.sharpness_tag("sharpness", 1e-3, method="paper")
+EXPERIMENTS = ("sb_vs_lb", "parametric", "sweep", "warm_start", "trajectory", "remedies", "perf_model")
 
 
 def _tags(logdir):
@@ -25,49 +32,93 @@ def _tags(logdir):
 
 def _run(tmp_path, experiments, **extra):
     """Run the binary's work on the options its command-line flags give."""
-    settings = dict(output_dir=str(tmp_path), num_train=240, num_test=60, epochs=1, trials=1, patience=0,
-                    num_cpu_replicas=2, sharpness_iterations=2, sharpness_examples=100, num_alphas=7,
-                    sb_batch_size=16, lb_batch_size=48, sweep_batch_sizes="16,48", warm_epochs=1,
-                    stage_epochs=1, checkpoint_every_steps=5, epsilons="1e-3", verbose=0)
+    settings = dict(output_dir=str(tmp_path), num_train=160, num_test=40, epochs=1, trials=1, patience=0,
+                    num_cpu_replicas=2, sharpness_iterations=1, sharpness_examples=64, num_alphas=4,
+                    sb_batch_size=16, lb_batch_size=32, sweep_batch_sizes="16,32", warm_epochs=1,
+                    stage_epochs=1, checkpoint_every_steps=50, epsilons="1e-3", verbose=0, inner_steps=2,
+                    sharpness_methods="default,paper", sharpness_max_evaluations=4)
     settings.update(extra)
     flag_values = cli.parse(lb_main.define_flags, [f"--{k}={v}" for k, v in settings.items()])
     return lb_main.run_experiments(lb_main.options_from_flags(flag_values, experiments))
 
 
-@pytest.mark.slow
-def test_every_experiment_writes_json_png_and_summaries(tmp_path):
-    _run(tmp_path, ["all"])
-    for name in ("sb_vs_lb", "parametric", "sweep", "warm_start", "trajectory", "remedies", "perf_model"):
-        assert (tmp_path / f"{name}.json").exists(), name
+def _json(path):
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Every experiment once, then ``sb_vs_lb`` again with the sharpness objective's sum reduction."""
+    out = tmp_path_factory.mktemp("large_batch")
+    _run(out, ["all"])
+    first = {name: _json(out / f"{name}.json") for name in EXPERIMENTS}
+    first["measurement"] = _json(out / "runs/b16_seed0/measurements.json")["result"]
+    weights = sorted(out.glob("runs/*/final_weights.npz"))
+    mtimes = {p: os.path.getmtime(p) for p in weights}
+    _run(out, ["sb_vs_lb"], sharpness_reduction="sum")
+    rerun = _json(out / "runs/b16_seed0/measurements.json")["result"]
+    return types.SimpleNamespace(out=out, first=first, rerun=rerun, mtimes=mtimes,
+                                 retrained=[p for p in weights if os.path.getmtime(p) != mtimes[p]])
+
+
+def test_every_experiment_writes_json_and_png(study):
     for png in ("sb_vs_lb", "parametric_linear", "parametric_curved", "sweep", "warm_start", "trajectory",
                 "remedies"):
-        assert (tmp_path / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
-    table = json.loads((tmp_path / "sb_vs_lb.json").read_text())["summary"]
+        assert (study.out / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    table = study.first["sb_vs_lb"]["summary"]
     for regime in ("SB", "LB"):
         assert 0 < table[regime]["test_accuracy"]["mean"] <= 1 and table[regime]["sharpness"]["mean"] > 0
-    curve = json.loads((tmp_path / "parametric.json").read_text())["linear"]
-    sb = json.loads((tmp_path / "runs/b16_seed0/measurements.json").read_text())["result"]
-    assert curve["alpha"][2] == 0.0 and curve["test_loss"][2] == pytest.approx(sb["test_loss"], rel=1e-4)
-    remedies = json.loads((tmp_path / "remedies.json").read_text())["rows"]
+    assert {"batch_ratio": 0.1, "sb_efficiency": 0.2, "max_iteration_ratio": pytest.approx(0.5)} in \
+        study.first["perf_model"]["rows"]
+
+
+def test_experiments_share_runs_and_agree(study):
+    """The parametric path's alpha = 0 point is the SB run's measured test loss; the sweep and the warm start from
+    the random start reuse the Table 2 runs (no retraining: same measurement)."""
+    curve, sb = study.first["parametric"]["linear"], study.first["measurement"]
+    assert curve["alpha"][1] == 0.0 and curve["test_loss"][1] == pytest.approx(sb["test_loss"], rel=1e-4)
+    sweep = study.first["sweep"]
+    lb = study.first["sb_vs_lb"]["trials"]["LB"][0]
+    assert [r["test_accuracy"] for r in sweep["rows"]] == [sb["test_accuracy"], lb["test_accuracy"]]
+    warm = study.first["warm_start"]["rows"]
+    assert [r["sb_epochs"] for r in warm] == [0, 1] and warm[0]["test_accuracy"] == lb["test_accuracy"]
+    remedies = study.first["remedies"]["rows"]
     assert set(remedies) == {"SB", "LB", "LB+augmentation", "LB+conservative", "LB+adversarial",
                              "LB+dynamic_sampling"}
     assert all(np.isfinite(r["test_loss"]) for r in remedies.values())
-    trajectory = json.loads((tmp_path / "trajectory.json").read_text())
+    trajectory = study.first["trajectory"]
     assert trajectory["distance_ratio_sb_over_lb"] > 0
     assert [r["epoch"] for r in trajectory["curves"]["SB"]["records"]] == [1]
-    tags = _tags(str(tmp_path / "logs"))
+
+
+def test_summaries_for_the_plugin(study):
+    tags = _tags(str(study.out / "logs"))
     plugin_tags = {tag for (_, tag), plugin in tags.items() if plugin == summary.PLUGIN_NAME}
-    assert {"sharpness/eps=0.001/full", "interpolation/linear", "interpolation/curved", "sweep"} <= plugin_tags
-    assert ("sb_vs_lb/SB_seed0", "sharpness/eps=0.001/full") in tags
-    # Rerunning reuses every finished run (resume): no run directory is trained again.
-    mtime = os.path.getmtime(tmp_path / "runs/b48_seed0/final_weights.npz")
-    _run(tmp_path, ["sb_vs_lb"])
-    assert os.path.getmtime(tmp_path / "runs/b48_seed0/final_weights.npz") == mtime
+    assert {DEFAULT_TAG, "interpolation/linear", "interpolation/curved", "sweep"} <= plugin_tags
+    assert ("sb_vs_lb/SB_seed0", DEFAULT_TAG) in tags
+    assert ("sb_vs_lb/SB_seed0", PAPER_TAG) in tags  # the paper's maximiser, reported too
+
+
+def test_both_maximisers_reported(study):
+    measured = study.first["measurement"]["sharpness"]
+    default, paper = measured[DEFAULT_TAG], measured[PAPER_TAG]
+    assert (default["method"], paper["method"]) == ("default", "paper")
+    assert default["f0"] == pytest.approx(paper["f0"]) and default["evaluations"] <= 4
+    assert set(study.first["sb_vs_lb"]["summary"]["SB"]["sharpness_by_setting"]) == set(measured)
+
+
+def test_rerun_reuses_runs_and_a_new_sharpness_flag_remeasures(study):
+    assert study.mtimes and study.retrained == []
+    first = study.first["measurement"]["sharpness"][DEFAULT_TAG]
+    again = study.rerun["sharpness"][DEFAULT_TAG]
+    # --sharpness_reduction=sum: f over the same 64 examples is 64 x the mean loss.
+    assert again["f0"] == pytest.approx(64 * first["f0"], rel=1e-4)
+    assert study.rerun["test_accuracy"] == study.first["measurement"]["test_accuracy"]
 
 
 def test_perf_model_only_and_usage_errors(tmp_path, capsys):
     _run(tmp_path, ["perf_model"])
-    rows = json.loads((tmp_path / "perf_model.json").read_text())["rows"]
+    rows = _json(tmp_path / "perf_model.json")["rows"]
     assert {"batch_ratio": 0.1, "sb_efficiency": 0.2, "max_iteration_ratio": pytest.approx(0.5)} in rows
     assert "B_s/B_l" in capsys.readouterr().out
     with pytest.raises(cli.UsageError, match="unknown experiment"):
@@ -80,6 +131,8 @@ def test_perf_model_only_and_usage_errors(tmp_path, capsys):
         _run(tmp_path, ["perf_model"], remedies="prayer")
     with pytest.raises(cli.UsageError, match="--data_path=.*: no such file"):
         _run(tmp_path, ["perf_model"], data_path=tmp_path / "mnist.npz")
+    with pytest.raises(cli.UsageError, match="sharpness_methods"):
+        _run(tmp_path, ["sb_vs_lb"], sharpness_methods="paper,newton")
 
 
 def test_defaults_in_help_are_the_ones_that_run():

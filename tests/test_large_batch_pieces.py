@@ -136,14 +136,20 @@ def _train(trainer_cls, seed=0, steps=6, batch_fn=None, optimizer="sgd", lr=0.1)
     return start, np.concatenate([w.ravel() for w in trainer.model.get_weights()])
 
 
-def test_conservative_training_proximal_term():
-    from nli_app.large_batch.conservative import ConservativeTrainer, repeating_batch_fn
+@pytest.fixture(scope="module")
+def plain_run():
+    """(start, end) weights of a plain Trainer run, the reference of both remedies' tests."""
     from nli_app.train.trainer import Trainer
+    return _train(Trainer)
+
+
+def test_conservative_training_proximal_term(plain_run):
+    from nli_app.large_batch.conservative import ConservativeTrainer, repeating_batch_fn
 
     def conservative(lam, inner_steps):
         return functools.partial(ConservativeTrainer, proximal_lambda=lam, inner_steps=inner_steps)
 
-    plain_start, plain_end = _train(Trainer)
+    plain_start, plain_end = plain_run
     # inner_steps = 1: the anchor is the current point at every step, the proximal gradient is 0 -> plain SGD.
     _, same = _train(conservative(100.0, 1), batch_fn=repeating_batch_fn(1))
     np.testing.assert_allclose(same, plain_end, rtol=1e-5, atol=1e-6)
@@ -153,11 +159,31 @@ def test_conservative_training_proximal_term():
     assert np.linalg.norm(pulled - plain_start) < 0.6 * np.linalg.norm(free - plain_start)
 
 
-def test_adversarial_training():
+def test_adversarial_training(plain_run):
     from nli_app.large_batch.adversarial import AdversarialTrainer
-    from nli_app.train.trainer import Trainer
-    _, plain = _train(Trainer)
+    _, plain = plain_run
     _, zero_eps = _train(functools.partial(AdversarialTrainer, epsilon=0.0))  # x_adv = x: the clean loss
     np.testing.assert_allclose(zero_eps, plain, rtol=1e-5, atol=1e-6)
     _, adv = _train(functools.partial(AdversarialTrainer, epsilon=0.5))
     assert np.max(np.abs(adv - plain)) > 1e-3
+
+
+def test_trial_statistics_use_the_sample_std_and_the_figure_has_a_log_axis(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    from nli_app.large_batch import plots, sb_vs_lb
+    stats = sb_vs_lb._stats  # pylint: disable=protected-access
+    assert stats([1.0, 2.0, 4.0])["mean"] == pytest.approx(7 / 3)
+    assert stats([1.0, 2.0, 4.0])["std"] == pytest.approx(np.std([1, 2, 4], ddof=1)) and stats([5.0])["std"] == 0.0
+    summary = {"SB": {"test_accuracy": stats([0.97, 0.98]), "sharpness": stats([1.0, 3.0])},
+               "LB": {"test_accuracy": stats([0.95, 0.96]), "sharpness": stats([200.0, 300.0])}}
+    shown, original = {}, plt.Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        shown["axes"] = fig.axes
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Figure, "savefig", savefig)
+    plots.regimes(summary, str(tmp_path / "r.png"))
+    acc, sharp = shown["axes"]
+    assert sharp.get_yscale() == "log" and acc.get_yscale() == "linear"
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,7 +1,8 @@
 """Loss and accuracy of a Keras model on numpy data (mean cross-entropy of softmax outputs), in inference mode,
 batched; the f of the parametric plots (Figure 3) and the per-regime accuracies (Table 2)."""
-import keras
 import numpy as np
+
+from nli_app.sharpness.model import batch_statistics
 
 
 def evaluate(model, x, y, batch_size=4096):
@@ -18,13 +19,6 @@ def evaluate(model, x, y, batch_size=4096):
     return {"loss": nll / len(y), "accuracy": correct / len(y)}
 
 
-def _all_layers(layer):
-    """``layer``'s sublayers, nested models' included, depth first."""
-    for sub in getattr(layer, "layers", ()):
-        yield sub
-        yield from _all_layers(sub)
-
-
 def recalibrate_batchnorm(model, x, max_examples=10000):
     """Set every BatchNorm layer's moving mean and variance to the statistics of (up to ``max_examples`` of) x.
 
@@ -33,20 +27,6 @@ def recalibrate_batchnorm(model, x, max_examples=10000):
     pass in training mode with momentum 0 and Dropout off writes the exact population statistics, layer by layer.
     Applied to every run's final weights before it is measured, SB and LB alike.
     """
-    norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
-    if not norms:
-        return model
-    drops = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.Dropout)]
-    saved = [(layer, layer.momentum) for layer in norms], [(layer, layer.rate) for layer in drops]
-    try:
-        for layer in norms:
-            layer.momentum = 0.0
-        for layer in drops:
-            layer.rate = 0.0
+    with batch_statistics(model, momentum=0.0):
         model(x[:max_examples], training=True)
-    finally:
-        for layer, momentum in saved[0]:
-            layer.momentum = momentum
-        for layer, rate in saved[1]:
-            layer.rate = rate
     return model

@@ -1,6 +1,6 @@
 """``large_batch``: the experiments of Keskar et al. (ICLR 2017) on the project's tf.distribute trainer.
 
-    large_batch --experiment=sb_vs_lb,parametric --output_dir=/tmp/lb          # shipped digits stand-in for MNIST
+    large_batch --experiment=sb_vs_lb,parametric --output_dir=/tmp/lb          # shipped 10,000-image MNIST sample
     large_batch sweep --dataset=mnist --data_path=/data/mnist.npz --output_dir=/tmp/lb
     large_batch perf_model                                                     # Appendix C table only
 
@@ -25,6 +25,7 @@ from nli_app.large_batch.io import atomic_json
 from nli_app.large_batch.networks import NETWORKS
 from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings, regime_batch_sizes
 from nli_app.train import flags as train_flags
+from nli_app.sharpness.box import METHODS
 from nli_app.train.strategy import make_strategy
 
 EXPERIMENTS = ("sb_vs_lb", "parametric", "sweep", "warm_start", "trajectory", "remedies", "perf_model")
@@ -41,7 +42,7 @@ def define_study_flags(flag_values=flags.FLAGS, **defaults):
         (flags.DEFINE_enum, "dataset", "mnist", "data format of --data_path",
          dict(enum_values=sorted(DEFAULT_NETWORK))),
         (flags.DEFINE_string, "data_path", None, "MNIST .npz or idx directory, CIFAR pickle directory, TIMIT .npz; "
-         "none: the shipped sklearn-digits stand-in for MNIST", {}),
+         "none: the shipped MNIST sample (10,000 train + 2,000 test images)", {}),
         (flags.DEFINE_enum, "network", None, "network (none: the paper's network for --dataset)",
          dict(enum_values=list(NETWORKS), case_sensitive=False)),
         (flags.DEFINE_integer, "num_train", 0, "use the first N training examples (0 = all)", dict(lower_bound=0)),
@@ -60,10 +61,23 @@ def define_study_flags(flag_values=flags.FLAGS, **defaults):
         (flags.DEFINE_list, "epsilons", ["1e-3", "5e-4"], "sharpness box sizes (Table 3)", {}),
         (flags.DEFINE_list, "subspace_dims", ["full"],
          "sharpness spaces: 'full' (A = I) and/or p (a random n x p A, Table 4)", {}),
-        (flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations per sharpness measurement",
+        (flags.DEFINE_list, "sharpness_methods", list(METHODS), "sharpness maximisers, each reported: 'default' "
+         "(curvature-guided vertex ascent) and/or 'paper' (L-BFGS-B); the first is the primary", {}),
+        (flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations of the 'paper' maximiser",
          dict(lower_bound=1)),
+        (flags.DEFINE_integer, "sharpness_max_evaluations", 40, "(f, grad) evaluations of the 'default' maximiser",
+         dict(lower_bound=2)),
         (flags.DEFINE_integer, "sharpness_examples", 0, "training examples in the sharpness objective (0 = all)",
          dict(lower_bound=0)),
+        (flags.DEFINE_enum, "sharpness_reduction", "mean", "sharpness objective f: mean (the paper's) or sum of the "
+         "per-example training losses", dict(enum_values=["mean", "sum"])),
+        (flags.DEFINE_enum, "sharpness_batchnorm", "inference", "BatchNorm in the sharpness objective: the moving "
+         "statistics, or each evaluation batch's own (the authors' Keras BatchNormalization(mode=2))",
+         dict(enum_values=["inference", "batch"])),
+        (flags.DEFINE_integer, "sharpness_batch_size", 4096, "evaluation batch of the sharpness objective",
+         dict(lower_bound=1)),
+        (flags.DEFINE_enum, "sharpness_dtype", "float32", "float type of the sharpness objective",
+         dict(enum_values=["float32", "float64"])),
     ])
 
 
@@ -154,6 +168,14 @@ def _subspace_dims(flag_values):
     return tuple(dims)
 
 
+def _sharpness_methods(flag_values):
+    methods = tuple(flag_values.sharpness_methods)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        raise cli.UsageError(f"--sharpness_methods: {unknown or 'none given'}; choose from {', '.join(METHODS)}")
+    return methods
+
+
 def study_options(flag_values=flags.FLAGS):
     """StudyOptions from the study group; UsageError for a bad value or a missing --data_path."""
     data_path = flag_values.data_path
@@ -167,8 +189,14 @@ def study_options(flag_values=flags.FLAGS):
         recalibrate_bn=flag_values.recalibrate_bn,
         sharpness=SharpnessSettings(epsilons=_floats(flag_values, "epsilons"),
                                     subspace_dims=_subspace_dims(flag_values),
+                                    methods=_sharpness_methods(flag_values),
                                     max_iterations=flag_values.sharpness_iterations,
-                                    num_examples=flag_values.sharpness_examples or None))
+                                    max_evaluations=flag_values.sharpness_max_evaluations,
+                                    num_examples=flag_values.sharpness_examples or None,
+                                    reduction=flag_values.sharpness_reduction,
+                                    batchnorm=flag_values.sharpness_batchnorm,
+                                    batch_size=flag_values.sharpness_batch_size,
+                                    dtype=flag_values.sharpness_dtype))
 
 
 def _experiments(flag_values, args):

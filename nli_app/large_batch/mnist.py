@@ -4,8 +4,8 @@ idx format (LeCun): big-endian; bytes 0-1 zero, byte 2 the element type (0x08 = 
 dimensions d, then d big-endian uint32 sizes, then the data. Standard names in a directory:
 ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``
 (each optionally ``.gz``). The npz layout has ``x_train`` [N, H, W] uint8, ``y_train`` [N], ``x_test``, ``y_test``
-(also what ``nli_app/data/digits/digits_mnist_format.npz`` uses). Images come out flattened to [N, H*W] float32 in
-[0, 1], the input of network F1.
+(also the layout of the shipped sample ``nli_app/data/mnist/mnist_sample.npz``). Images come out flattened to
+[N, H*W] float32 in [0, 1], the input of network F1.
 """
 import gzip
 import os
@@ -19,8 +19,8 @@ IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 NUM_CLASSES = 10
-SAMPLE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "digits",
-                           "digits_mnist_format.npz")  # the shipped stand-in (see its README.md)
+SAMPLE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "mnist",
+                           "mnist_sample.npz")  # 10,000 + 2,000 real MNIST images (see its README.md)
 
 
 def read_idx(path):

@@ -9,8 +9,8 @@
 
 (every network ends in a softmax over the classes).
 
-Every builder takes ``input_shape`` and ``num_classes`` so the same architecture runs on stand-in data (e.g. the 8x8
-digits for F1). Outputs are class probabilities.
+Every builder takes ``input_shape`` and ``num_classes`` so the same architecture runs on other shapes of data.
+Outputs are class probabilities.
 """
 import keras
 from keras import layers

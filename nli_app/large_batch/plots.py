@@ -91,19 +91,28 @@ def trajectory(curves, path, title="sharpness vs cross-entropy along training"):
 
 
 def regimes(summary, path, title="SB vs LB"):
-    """Table 2/3 as bars: test accuracy (left panel) and sharpness (right panel), mean +- std per regime."""
+    """Table 2/3 as a figure: test accuracy (left) and sharpness on a log axis (right) per regime, each the mean
+    with error bars of +- one sample std over the trials (the lower bar clipped above 0 on the log axis), every
+    trial's value drawn as a dot."""
     names = list(summary)
-    colors = [f"C{i}" for i in range(len(names))]
     fig, (acc, sharp) = plt.subplots(1, 2, figsize=(max(7, 1.6 * len(names)), 3.8))
-    acc.bar(names, [100 * summary[n]["test_accuracy"]["mean"] for n in names],
-            yerr=[100 * summary[n]["test_accuracy"]["std"] for n in names], color=colors)
-    acc.set_ylabel("test accuracy (%)")
-    sharp.bar(names, [summary[n]["sharpness"]["mean"] for n in names],
-              yerr=[summary[n]["sharpness"]["std"] for n in names], color=colors)
-    sharp.set_ylabel("sharpness")
+    for i, name in enumerate(names):
+        for ax, stats, scale in ((acc, summary[name]["test_accuracy"], 100), (sharp, summary[name]["sharpness"], 1)):
+            mean, std = scale * stats["mean"], scale * stats["std"]
+            values = [scale * v for v in stats.get("values", [stats["mean"]])]
+            lower = min(std, 0.9 * mean) if ax is sharp else std
+            ax.errorbar([i], [mean], yerr=[[lower], [std]], fmt="o", color=f"C{i}", capsize=6, ms=8,
+                        label=f"{name} (n={len(values)})")
+            ax.plot([i + 0.12] * len(values), values, ".", color=f"C{i}", alpha=0.6)
+    n = len(summary[names[0]]["test_accuracy"].get("values", [0]))
+    acc.set_ylabel(f"test accuracy (%), mean ± std over {n} trial(s)")
+    sharp.set_yscale("log")
+    _log_axis(sharp.yaxis)
+    sharp.yaxis.set_minor_locator(ticker.LogLocator(subs=(2.0, 5.0)))  # labelled: the range may be < 1 decade
+    sharp.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+    sharp.set_ylabel("sharpness φ (log scale)")
     for ax in (acc, sharp):
-        ax.tick_params(axis="x", labelrotation=30 if len(names) > 2 else 0, labelsize=8)
-    low = min(100 * summary[n]["test_accuracy"]["mean"] for n in names)
-    acc.set_ylim(max(0, low - 10), 100)
+        ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 2 else 0, fontsize=8)
+        ax.set_xlim(-0.6, len(names) - 0.4)
     fig.suptitle(title)
     return _save(fig, path)

@@ -1,10 +1,9 @@
 """Experiment 1 + 2: SB vs LB (Table 2) and their sharpness (Tables 3-4).
 
 N trials per regime from seeds 0..N-1; each trains until the training loss stops improving or the budget ends,
-then reports train/test accuracy and sharpness; mean +- std per regime.
+then reports train/test accuracy and sharpness; mean +- sample std (ddof=1) over the trials per regime.
 """
-import numpy as np
-
+from nli_app import stats
 from nli_app.large_batch import plots, tb
 from nli_app.large_batch.io import atomic_json
 
@@ -21,8 +20,9 @@ def run_name(batch_size, seed):
 
 
 def _stats(values):
-    values = np.asarray(values, np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
+    """Mean and sample standard deviation (``nli_app.stats.mean_std``, as the plugin's table) and the values."""
+    mean, std, _ = stats.mean_std(values)
+    return {"mean": mean, "std": std, "values": [float(v) for v in values]}
 
 
 def run(study, batch_sizes, trials=2):
@@ -50,8 +50,8 @@ def run(study, batch_sizes, trials=2):
 
 
 def format_rows(result, paper=None):
-    """Table 2/3 style rows: regime, train acc, test acc, sharpness per setting (mean +- std)."""
-    lines = []
+    """Table 2/3 style rows: regime, train acc, test acc, sharpness per setting (mean +- sample std, ddof=1)."""
+    lines = [f"mean +- std over {len(next(iter(result['trials'].values())))} trial(s), std = sample std (ddof=1)"]
     for regime, s in result["summary"].items():
         sharp = "  ".join(f"{k}: {v['mean']:.4g} +- {v['std']:.2g}" for k, v in s["sharpness_by_setting"].items())
         lines.append(f"{regime} (batch {result['batch_sizes'][regime]}): train {100 * s['train_accuracy']['mean']:.2f}"

@@ -24,11 +24,18 @@ from nli_app.train.trainer import Trainer, TrainerConfig
 
 @dataclasses.dataclass(frozen=True)
 class SharpnessSettings:
-    """Metric 2.1 settings: the epsilons (Table 3 uses 1e-3 and 5e-4), A = I and/or a random n x p subspace."""
+    """Metric 2.1 settings: the epsilons (Table 3 uses 1e-3 and 5e-4), A = I and/or a random n x p subspace, and
+    the objective's choices the paper leaves open (see ``nli_app.sharpness.model``; README: the scale of phi)."""
     epsilons: tuple = (1e-3, 5e-4)
     subspace_dims: tuple = (None,)       # None = full space; an int p = random n x p matrix A (Table 4)
-    max_iterations: int = 10
+    max_iterations: int = 10             # L-BFGS-B iterations of method "paper"
     num_examples: int | None = None      # None = the whole training set
+    methods: tuple = ("default", "paper")  # maximisers (nli_app.sharpness.box); the first one is the primary
+    max_evaluations: int = 40            # budget of (f, grad) evaluations of method "default"
+    reduction: str = "mean"              # f = mean (or "sum") of the per-example training losses
+    batchnorm: str = "inference"         # BatchNorm in f: "inference" (moving statistics) or "batch" statistics
+    batch_size: int = 4096               # evaluation batch (the batch of the "batch" statistics)
+    dtype: str = "float32"               # the objective's float type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,19 +159,23 @@ class Study:
         s = self.sharpness_settings
         model = self.scratch_model(weights)
         out = {}
-        for eps in s.epsilons:
-            for p in s.subspace_dims:
-                result = model_sharpness(model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p,
-                                         max_iterations=s.max_iterations, seed=seed, num_examples=s.num_examples)
-                out[summary.sharpness_tag("sharpness", eps, p)] = result.to_json()
-                logging.info("sharpness eps=%g %s: %.4g (%d evaluations)", eps, "full" if p is None else f"p={p}",
-                             result.value, result.evaluations)
+        for method in s.methods:
+            for eps in s.epsilons:
+                for p in s.subspace_dims:
+                    result = model_sharpness(model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p,
+                                             method=method, max_iterations=s.max_iterations,
+                                             max_evaluations=s.max_evaluations, seed=seed,
+                                             num_examples=s.num_examples, reduction=s.reduction,
+                                             batchnorm=s.batchnorm, batch_size=s.batch_size, dtype=s.dtype)
+                    out[summary.sharpness_tag("sharpness", eps, p, method)] = result.to_json()
+                    logging.info("sharpness %s eps=%g %s: %.4g (%d evaluations)", method, eps,
+                                 "full" if p is None else f"p={p}", result.value, result.evaluations)
         return out
 
     def primary_sharpness(self, sharpness):
         """The value of the first configured setting (what sweeps and plots show)."""
         s = self.sharpness_settings
-        return sharpness[summary.sharpness_tag("sharpness", s.epsilons[0], s.subspace_dims[0])]["value"]
+        return sharpness[summary.sharpness_tag("sharpness", s.epsilons[0], s.subspace_dims[0], s.methods[0])]["value"]
 
     def measure(self, run):
         """Accuracy and sharpness of a run, cached next to its weights."""

@@ -19,9 +19,10 @@ def writer(output_dir, experiment, run):
 
 
 def sharpness_records(measurement, step, regime=None, batch_size=None, name="sharpness"):
-    """One ``summary.sharpness`` record per measured setting of ``Study.measure``'s result."""
+    """One ``summary.sharpness`` record per measured setting (and maximiser) of ``Study.measure``'s result."""
     for result in measurement["sharpness"].values():
         summary.sharpness(name, result["value"], step=step, epsilon=result["epsilon"],
-                          subspace_dim=result["subspace_dim"], batch_size=batch_size, regime=regime)
+                          subspace_dim=result["subspace_dim"], batch_size=batch_size, regime=regime,
+                          method=result.get("method", "default"))
     for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
         tf.summary.scalar(key, measurement[key], step=step)

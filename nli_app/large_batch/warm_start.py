@@ -1,7 +1,8 @@
 """Experiment 5: warm-started large-batch training (Figure 5).
 
 Train SB and keep its iterate after every epoch; from each kept iterate (0 = the random start) train LB, and report
-the LB test accuracy and sharpness against the number of SB warm-up epochs.
+the LB test accuracy and sharpness against the number of SB warm-up epochs. The LB run from the random start is
+the plain LB run of the same seed (``sb_vs_lb.run_name``), shared with Table 2 when its epoch budget is the study's.
 """
 import os
 
@@ -9,6 +10,7 @@ import keras
 
 from nli_app.large_batch import plots, tb
 from nli_app.large_batch.io import atomic_json, load_weights, save_weights
+from nli_app.large_batch.sb_vs_lb import run_name
 
 
 class KeepIterates(keras.callbacks.Callback):
@@ -28,8 +30,12 @@ def run(study, sb_batch, lb_batch, warm_epochs=3, lb_epochs=None, seed=0):
     study.train(f"warm_sb_seed{seed}", sb_batch, seed=seed, epochs=warm_epochs, callbacks=[KeepIterates(keep)])
     rows = []
     for k in range(warm_epochs + 1):
-        start = study.initial_weights(seed) if k == 0 else load_weights(os.path.join(keep, f"epoch_{k}.npz"))
-        r = study.train(f"warm_lb_from{k}_seed{seed}", lb_batch, seed=seed, initial_weights=start, epochs=lb_epochs)
+        if k == 0 and lb_epochs is None:
+            r = study.train(run_name(lb_batch, seed), lb_batch, seed=seed)  # = LB from the seed's random start
+        else:
+            start = study.initial_weights(seed) if k == 0 else load_weights(os.path.join(keep, f"epoch_{k}.npz"))
+            r = study.train(f"warm_lb_from{k}_seed{seed}", lb_batch, seed=seed, initial_weights=start,
+                            epochs=lb_epochs)
         m = study.measure(r)
         rows.append({"sb_epochs": k, "test_accuracy": m["test_accuracy"],
                      "sharpness": study.primary_sharpness(m["sharpness"]), "measurement": m})

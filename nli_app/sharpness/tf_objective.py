@@ -3,8 +3,10 @@ as functions of the model's trainable weights flattened into one float64 vector.
 
 Kept apart from the numpy/scipy metric (``box``) so that only this file knows about TensorFlow. Evaluation is
 batched: one compiled ``tf.function`` per batch shape sums the per-example losses and their gradient; the weights are
-written into the model's variables once per evaluation. Layers run in inference mode (BatchNorm uses its moving
-statistics, Dropout is off), so f is the deterministic training loss the paper measures.
+written into the model's variables once per evaluation. By default layers run in inference mode (BatchNorm uses its
+moving statistics, Dropout is off), so f is deterministic; ``training=True`` calls the model in training mode, which
+``model.batch_statistics`` turns into "BatchNorm normalises with each batch's own statistics, nothing else changes".
+f is the mean (or, with ``reduction="sum"``, the sum) of the per-example losses, computed in the variables' dtype.
 """
 import numpy as np
 import tensorflow as tf
@@ -18,9 +20,13 @@ class FlatObjective:
       batches: a list of ``(features, labels)`` batches (numpy arrays or nested dicts of them).
       loss_fn: ``loss_fn(labels, predictions) -> per-example losses`` (keras.ops or TF).
       jit_compile: compile each batch step with XLA.
+      reduction: "mean" (f = the average loss) or "sum" (f = the total loss over the examples).
+      training: call the model with ``training=True`` (see the module docstring).
     """
 
-    def __init__(self, model, batches, loss_fn, jit_compile=False):
+    def __init__(self, model, batches, loss_fn, jit_compile=False, reduction="mean", training=False):
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         if not batches:
             raise ValueError("model_sharpness needs at least one example")
         self._model = model
@@ -32,6 +38,9 @@ class FlatObjective:
         self._batches = batches
         self.count = sum(int(tf.nest.flatten(y)[0].shape[0]) for _, y in batches)
         self._loss_fn = loss_fn
+        self._divisor = self.count if reduction == "mean" else 1
+        self._training = bool(training)
+        self._dtype = self._variables[0].dtype
         self._step = tf.function(self._sum_loss_and_gradient, jit_compile=jit_compile, reduce_retracing=True)
         self._hvp_step = tf.function(self._sum_hvp, jit_compile=jit_compile, reduce_retracing=True)
         self._loss_step = tf.function(self._sum_loss, jit_compile=jit_compile, reduce_retracing=True)
@@ -48,8 +57,8 @@ class FlatObjective:
             v.assign(part.reshape(shape).astype(v.dtype.name if hasattr(v.dtype, "name") else v.dtype))
 
     def _sum_loss(self, features, labels):
-        predictions = self._model(features, training=False)
-        return tf.reduce_sum(tf.cast(self._loss_fn(labels, predictions), tf.float32))
+        predictions = self._model(features, training=self._training)
+        return tf.reduce_sum(tf.cast(self._loss_fn(labels, predictions), self._dtype))
 
     def _flat(self, grads):
         return tf.concat([tf.reshape(tf.zeros_like(v) if g is None else tf.convert_to_tensor(g), [-1])
@@ -74,7 +83,7 @@ class FlatObjective:
     def loss(self, w):
         """f(w) alone (a forward pass per batch), for loss surfaces."""
         self.assign(w)
-        return sum(float(self._loss_step(features, labels)) for features, labels in self._batches) / self.count
+        return sum(float(self._loss_step(features, labels)) for features, labels in self._batches) / self._divisor
 
     def hvp(self, w, v):
         """The Hessian-vector product H(w) v of f (exact, float32 arithmetic), as a float64 vector."""
@@ -83,7 +92,7 @@ class FlatObjective:
         out = np.zeros(sum(self._sizes), np.float64)
         for features, labels in self._batches:
             out += self._hvp_step(features, labels, vector).numpy()
-        return out / self.count
+        return out / self._divisor
 
     def __call__(self, w):
         self.assign(w)
@@ -93,4 +102,4 @@ class FlatObjective:
             total += float(loss)
             grad += g.numpy()
         self.evaluations += 1
-        return total / self.count, grad / self.count
+        return total / self._divisor, grad / self._divisor
