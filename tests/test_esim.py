@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from nli_app.nli import esim, lstm
+from nli_app.nli import esim
 
 TINY = dict(vocab_size=30, embedding_dim=8, hidden_units=6)
 
@@ -110,19 +110,17 @@ def _numpy_lstm(x, kernel, recurrent, bias):
     return np.array(outputs), np.array(gates)
 
 
-@pytest.mark.parametrize("kind", ["BiLSTM", "Bidirectional"])
-def test_input_gate_norms_match_numpy_lstm(kind):
+def test_input_gate_norms_match_numpy_lstm():
     rng = np.random.default_rng(3)
-    bilstm = (lstm.BiLSTM(5) if kind == "BiLSTM"
-              else keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True)))
+    bilstm = keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True))
     x = rng.normal(size=(2, 6, 4)).astype(np.float32)
     mask = np.arange(6)[None] < np.array([[6], [4]])
     h = bilstm(x, mask=mask)
     norms = np.asarray(esim.InputGateNorms(bilstm)([x, h, mask]))
-    fwd, bwd = lstm.direction_weights(bilstm)
+    fwd, bwd = bilstm.forward_layer.cell, bilstm.backward_layer.cell
     for k, n in enumerate((6, 4)):
-        hf, gf = _numpy_lstm(x[k, :n], *(w.numpy() for w in fwd))
-        hb, gb = _numpy_lstm(x[k, :n][::-1], *(w.numpy() for w in bwd))
+        hf, gf = _numpy_lstm(x[k, :n], *(w.numpy() for w in fwd.weights))
+        hb, gb = _numpy_lstm(x[k, :n][::-1], *(w.numpy() for w in bwd.weights))
         np.testing.assert_allclose(np.asarray(h)[k, :n], np.concatenate([hf, hb[::-1]], -1), atol=1e-5)
         expected = np.sqrt((gf ** 2).sum(-1) + (gb[::-1] ** 2).sum(-1))
         np.testing.assert_allclose(norms[k, :n], expected, rtol=1e-5)
@@ -161,30 +159,3 @@ def test_save_load_round_trip(tmp_path):
     assert loaded.get_layer("alignment").use_hypothesis_attention is False
     np.testing.assert_allclose(esim.explainer(loaded)(batch)["premise_attention"],
                                esim.explainer(model)(batch)["premise_attention"], rtol=1e-6)
-
-
-def test_models_saved_with_keras_bidirectional_still_load_and_match(tmp_path, monkeypatch):
-    """ESIM built before lstm.BiLSTM (keras Bidirectional(LSTM) layers) loads as saved, and the same weights in
-    today's ESIM (one BiLSTM call for both sentences) give the same outputs."""
-    def keras_bilstm(kind, units, name):
-        if kind == "bilstm":
-            return keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True), name=name)
-        return keras.layers.Dense(2 * units, activation="relu", name=name)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(esim, "_sequence_layer", keras_bilstm)
-        old = esim.build_esim(**TINY)
-    path = str(tmp_path / "old.keras")
-    old.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded.get_layer("encoder"), keras.layers.Bidirectional)
-    new = esim.build_esim(**TINY)
-    assert isinstance(new.get_layer("encoder"), lstm.BiLSTM)
-    for layer in new.layers:
-        layer.set_weights(old.get_layer(layer.name).get_weights())
-    batch = _batch(lengths_p=(5, 3, 1), lengths_h=(4, 6, 2))
-    np.testing.assert_allclose(loaded(batch), old(batch), rtol=1e-6)
-    np.testing.assert_allclose(new(batch), old(batch), rtol=1e-5, atol=1e-6)
-    explained = esim.explainer(new)(batch)
-    for key, value in esim.explainer(old)(batch).items():
-        np.testing.assert_allclose(explained[key], value, rtol=1e-5, atol=1e-6)

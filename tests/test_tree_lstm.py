@@ -114,19 +114,3 @@ def test_input_gate_norms_and_gradients_flow():
     grads = tape.gradient(loss, [x] + layer.trainable_weights)
     assert norms.shape == (1, 9) and np.all(norms.numpy() > 0) and np.all(norms.numpy() < np.sqrt(UNITS))
     assert all(g is not None and np.any(g.numpy() != 0) for g in grads)
-
-
-def test_two_tree_batches_in_one_call_equal_two_calls():
-    rng = np.random.default_rng(4)
-    layer = TreeLSTM(UNITS)
-    sides = []
-    for parses in (PARSES[:2], [PARSES[2], PARSES[0]]):  # different node counts: the smaller one is padded
-        batch = trees.pad_tree_batch([trees.parse_tree(p, offset=0) for p in parses])
-        words = rng.normal(size=(2, 12, DIM)).astype("float32")
-        sides.append((node_inputs(batch, words), batch["left"], batch["right"], batch["height"]))
-    joint = layer(*(list(arrays) for arrays in zip(*sides)), return_input_gate_norms=True)
-    for (h, norms), side in zip(joint, sides):
-        h_alone, norms_alone = layer(*side, return_input_gate_norms=True)
-        assert h.shape == h_alone.shape and norms.shape == norms_alone.shape
-        np.testing.assert_allclose(h, h_alone, rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(norms, norms_alone, rtol=1e-6, atol=1e-7)

@@ -19,8 +19,6 @@ of the composition BiLSTM's input gates per word, for the heat maps of Figure 3.
 import keras
 from keras import ops
 
-from nli_app.nli import lstm
-
 NUM_CLASSES = 3
 ABLATIONS = ("no_avg_max", "no_diff_prod", "ffn_inference", "ffn_encoding", "no_premise_attention",
              "no_hypothesis_attention")
@@ -135,8 +133,7 @@ class MaskedPooling(_ExplicitMaskLayer):
 
 
 class InputGateNorms(_ExplicitMaskLayer):
-    """l2 norm per position of the input gates [i_fwd; i_bwd] of a trained BiLSTM (``lstm.BiLSTM``, or the
-    ``Bidirectional(LSTM)`` of older saved models) (Figure 3).
+    """l2 norm per position of the input gates [i_fwd; i_bwd] of a trained ``Bidirectional(LSTM)`` (Figure 3).
 
     Recomputes iₜ = σ(W_i xₜ + U_i hₜ₋₁ + b_i) from the layer's kernels and its output sequence (hₜ₋₁ is the
     forward output at t−1, the backward output at t+1; zero at the ends and at padding). Not saved with models.
@@ -144,45 +141,38 @@ class InputGateNorms(_ExplicitMaskLayer):
 
     def __init__(self, bilstm, **kwargs):
         super().__init__(**kwargs)
-        self._directions = lstm.direction_weights(bilstm)
+        self._cells = (bilstm.forward_layer.cell, bilstm.backward_layer.cell)
 
-    @staticmethod
-    def _gate(weights, x, h_prev):
-        kernel, recurrent_kernel, bias = weights
-        units = recurrent_kernel.shape[0]
-        return ops.sigmoid(ops.matmul(x, kernel[:, :units]) + ops.matmul(h_prev, recurrent_kernel[:, :units])
-                           + bias[:units])
+    def _gate(self, cell, x, h_prev):
+        units = cell.units
+        z = ops.matmul(x, cell.kernel[:, :units]) + ops.matmul(h_prev, cell.recurrent_kernel[:, :units])
+        if cell.use_bias:
+            z = z + cell.bias[:units]
+        return ops.sigmoid(z)
 
     def call(self, inputs):
         x, h, mask = inputs
         weights = ops.cast(mask, x.dtype)[..., None]
         h = h * weights
-        units = self._directions[0][1].shape[0]
+        units = self._cells[0].units
         forward, backward = h[..., :units], h[..., units:]
         zeros = ops.zeros_like(forward[:, :1])
-        gate_f = self._gate(self._directions[0], x, ops.concatenate([zeros, forward[:, :-1]], axis=1))
-        gate_b = self._gate(self._directions[1], x, ops.concatenate([backward[:, 1:], zeros], axis=1))
+        gate_f = self._gate(self._cells[0], x, ops.concatenate([zeros, forward[:, :-1]], axis=1))
+        gate_b = self._gate(self._cells[1], x, ops.concatenate([backward[:, 1:], zeros], axis=1))
         squares = ops.sum(ops.square(gate_f), axis=-1) + ops.sum(ops.square(gate_b), axis=-1)
         return ops.sqrt(squares) * weights[..., 0]
 
 
 def _sequence_layer(kind, units, name):
     if kind == "bilstm":
-        return lstm.BiLSTM(units, name=name)
+        return keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True), name=name)
     return keras.layers.Dense(2 * units, activation="relu", name=name)
 
 
-def _is_bilstm(layer):
-    return isinstance(layer, (lstm.BiLSTM, keras.layers.Bidirectional))
-
-
-def _apply_pair(layer, a, b, mask_a, mask_b):
-    """``layer`` over both sentences: a ``BiLSTM`` in one call (one loop), others one sentence at a time."""
-    if isinstance(layer, lstm.BiLSTM):
-        return layer([a, b], mask=[mask_a, mask_b])
-    if _is_bilstm(layer):
-        return layer(a, mask=mask_a), layer(b, mask=mask_b)
-    return layer(a), layer(b)
+def _apply(layer, x, mask):
+    if isinstance(layer, keras.layers.Bidirectional):
+        return layer(x, mask=mask)
+    return layer(x)
 
 
 def _check_ablation(ablation):
@@ -200,12 +190,12 @@ def _forward(layers, premise, hypothesis):
     """The ESIM graph over ``layers`` (a dict by role); returns every intermediate the explainer needs."""
     mask_a, mask_b = layers["mask"](premise), layers["mask"](hypothesis)
     dropout = layers["dropout"]
-    a, b = _apply_pair(layers["encoder"], dropout(layers["embedding"](premise)),
-                       dropout(layers["embedding"](hypothesis)), mask_a, mask_b)
+    a = _apply(layers["encoder"], dropout(layers["embedding"](premise)), mask_a)
+    b = _apply(layers["encoder"], dropout(layers["embedding"](hypothesis)), mask_b)
     a_tilde, b_tilde, premise_attention, hypothesis_attention = layers["alignment"]([a, b, mask_a, mask_b])
     f_a = layers["projection"](layers["enhancement"]([a, a_tilde]))
     f_b = layers["projection"](layers["enhancement"]([b, b_tilde]))
-    v_a, v_b = _apply_pair(layers["composition"], f_a, f_b, mask_a, mask_b)
+    v_a, v_b = _apply(layers["composition"], f_a, mask_a), _apply(layers["composition"], f_b, mask_b)
     v = layers["concat"]([layers["pooling"]([v_a, mask_a]), layers["pooling"]([v_b, mask_b])])
     hidden = layers["mlp_hidden"](dropout(v))
     probabilities = layers["classifier"](dropout(hidden))
@@ -269,7 +259,7 @@ def explainer(model):
     inputs = _inputs()
     out = _forward(layers, inputs["premise"], inputs["hypothesis"])
     outputs = {k: out[k] for k in ("probabilities", "premise_attention", "hypothesis_attention")}
-    if _is_bilstm(layers["composition"]):
+    if isinstance(layers["composition"], keras.layers.Bidirectional):
         gates = InputGateNorms(layers["composition"], name="input_gate_norms")
         for side, x, h, mask in zip(("premise", "hypothesis"), out["composition_inputs"],
                                     out["composition_outputs"], out["masks"]):

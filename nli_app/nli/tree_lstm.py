@@ -22,13 +22,10 @@ gathers the nodes of that height from every tree in the batch (``max count`` of 
 the buffers, applies eq. 4-10 and scatters the results into their rows (``keras.ops.scatter_update``). ``W x``
 is computed for all nodes at once before the loop. The number of heights and the width of each level are read
 from the data (``keras.ops.while_loop``), which the TensorFlow backend runs with dynamic shapes (under JAX the
-level width would have to be static). Called with lists (the premise's and the hypothesis' trees), the trees are
-padded to the larger node count, encoded in ONE loop and split back (``pair_batch``): one loop instead of two.
+level width would have to be static).
 """
 import keras
 from keras import ops
-
-from nli_app.nli import pair_batch, trees
 
 
 @keras.saving.register_keras_serializable(package="nli_app")
@@ -46,8 +43,6 @@ class TreeLSTM(keras.layers.Layer):
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
 
     def build(self, nodes_shape, left_shape=None, right_shape=None, height_shape=None):
-        if isinstance(nodes_shape[0], (list, tuple)):  # called with both sentences' trees
-            nodes_shape = nodes_shape[0]
         u = self.units
         # W: [i, f, o, u] blocks (f shared by both children); U: [i, f_L, f_R, o, u] blocks over [h_L; h_R].
         self.kernel = self.add_weight(shape=(nodes_shape[-1], 4 * u), initializer=self.kernel_initializer,
@@ -69,16 +64,6 @@ class TreeLSTM(keras.layers.Layer):
         return o * ops.tanh(c), c, i
 
     def call(self, nodes, left, right, height, return_input_gate_norms=False):
-        if not isinstance(nodes, (list, tuple)):
-            return self._encode(nodes, left, right, height, return_input_gate_norms)
-        joint = [pair_batch.concat_padded(nodes)] + [pair_batch.concat_padded(t, trees.PAD) for t in (left, right,
-                                                                                                      height)]
-        out = self._encode(*joint, return_input_gate_norms)
-        if return_input_gate_norms:
-            return tuple(zip(pair_batch.split_padded(out[0], nodes), pair_batch.split_padded(out[1], height)))
-        return pair_batch.split_padded(out, nodes)
-
-    def _encode(self, nodes, left, right, height, return_input_gate_norms):
         u = self.units
         left, right, height = (ops.cast(t, "int32") for t in (left, right, height))
         batch, size = ops.shape(height)[0], ops.shape(height)[1]
@@ -125,9 +110,6 @@ class TreeLSTM(keras.layers.Layer):
         return h
 
     def compute_output_spec(self, nodes, left, right, height, return_input_gate_norms=False):
-        if isinstance(nodes, (list, tuple)):
-            return [self.compute_output_spec(*args, return_input_gate_norms=return_input_gate_norms)
-                    for args in zip(nodes, left, right, height)]
         h = keras.KerasTensor(tuple(height.shape) + (self.units,), dtype=self.compute_dtype)
         if return_input_gate_norms:
             return h, keras.KerasTensor(tuple(height.shape), dtype=self.compute_dtype)

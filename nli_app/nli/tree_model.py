@@ -108,33 +108,25 @@ def _layers(vocab_size, embedding_dim, hidden_units, dropout, trainable_embeddin
 
 
 def _forward(layers, inputs, gate_norms=False):
-    """The model graph over ``layers`` (a dict by role, also the layer names); returns a dict of outputs.
-    Each tree-LSTM encodes both sentences' trees in one call (one loop over tree levels)."""
+    """The model graph over ``layers`` (a dict by role, also the layer names); returns a dict of outputs."""
     drop = layers["dropout"]
-    masks, structure, outputs, nodes = {}, {}, {}, {}
+    encoded, masks, structure, outputs = {}, {}, {}, {}
     for side in SIDES:
         left, right, height, leaf = (inputs[n] for n in tree_input_names(side))
         structure[side] = (left, right, height)
         masks[side] = layers["node_mask"](height)
-        nodes[side] = layers["node_inputs"]([drop(layers["embedding"](inputs[side])), leaf])
-
-    def both(layer, x):
-        return layer([x[s] for s in SIDES], *([structure[s][k] for s in SIDES] for k in range(3)))
-
-    encoded = dict(zip(SIDES, both(layers["encoder"], nodes)))
+        x = layers["node_inputs"]([drop(layers["embedding"](inputs[side])), leaf])
+        encoded[side] = layers["encoder"](x, left, right, height)
     a_tilde, b_tilde, outputs["premise_attention"], outputs["hypothesis_attention"] = layers["alignment"](
         [encoded["premise"], encoded["hypothesis"], masks["premise"], masks["hypothesis"]])
-    f = {side: layers["projection"](layers["enhancement"]([encoded[side], tilde]))
-         for side, tilde in zip(SIDES, (a_tilde, b_tilde))}
-    if gate_norms:
-        composed = both(layers["composition_gate_norms"], f)
-        v = {side: out[0] for side, out in zip(SIDES, composed)}
-        outputs.update({f"{side}_gate_norms": out[1] for side, out in zip(SIDES, composed)})
-    else:
-        v = dict(zip(SIDES, both(layers["composition"], f)))
     pooled = []
-    for side in SIDES:
-        pooled += [layers["root"]([v[side], masks[side]]), layers["pooling"]([v[side], masks[side]])]
+    for side, tilde in zip(SIDES, (a_tilde, b_tilde)):
+        f = layers["projection"](layers["enhancement"]([encoded[side], tilde]))
+        if gate_norms:
+            v, outputs[f"{side}_gate_norms"] = layers["composition_gate_norms"](f, *structure[side])
+        else:
+            v = layers["composition"](f, *structure[side])
+        pooled += [layers["root"]([v, masks[side]]), layers["pooling"]([v, masks[side]])]
     hidden = layers["mlp_hidden"](drop(layers["concat"](pooled)))
     outputs["probabilities"] = layers["classifier"](drop(hidden))
     return outputs
