@@ -33,8 +33,10 @@ LOOP_GROUP = dict(epochs=1, max_steps=None, checkpoint_every_steps=100, log_ever
 BATCH_GROUP = dict(batch_size=32, eval_batch_size=None, seed=0, shuffle=True, deterministic=False)
 STUDY_GROUP = dict(dataset="mnist", data_path=None, network=None, num_train=0, num_test=0,
                    output_dir="runs/large_batch", sb_batch_size=-1, lb_batch_size=0, trials=2, patience=3,
-                   recalibrate_bn=True, epsilons=["1e-3", "5e-4"], subspace_dims=["full"], sharpness_iterations=10,
-                   sharpness_examples=0)
+                   recalibrate_bn=True, epsilons=["1e-3", "5e-4"], subspace_dims=["full"],
+                   sharpness_methods=["default", "paper"], sharpness_iterations=10, sharpness_max_evaluations=40,
+                   sharpness_examples=0, sharpness_reduction="mean", sharpness_batchnorm="inference",
+                   sharpness_batch_size=4096, sharpness_dtype="float32")
 
 # Every flag of every binary and the default that runs (docs/DESIGN.md "Binaries"; --help prints the same).
 DEFAULTS = {
