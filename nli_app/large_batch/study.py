@@ -22,6 +22,11 @@ from nli_app.train.early_stopping import EarlyStopping
 from nli_app.train.trainer import Trainer, TrainerConfig
 
 
+# The layout of a run's cached measurements.json; a cache of another format (or other settings) is measured again.
+# 2: sharpness keyed by ``summary.sharpness_tag`` (method included).
+MEASUREMENT_FORMAT = 2
+
+
 @dataclasses.dataclass(frozen=True)
 class SharpnessSettings:
     """Metric 2.1 settings: the epsilons (Table 3 uses 1e-3 and 5e-4), A = I and/or a random n x p subspace, and
@@ -180,7 +185,8 @@ class Study:
     def measure(self, run):
         """Accuracy and sharpness of a run, cached next to its weights."""
         path = os.path.join(run.directory, "measurements.json")
-        key = json.dumps(dataclasses.asdict(self.sharpness_settings), sort_keys=True, default=str)
+        key = json.dumps({"format": MEASUREMENT_FORMAT, **dataclasses.asdict(self.sharpness_settings)}, sort_keys=True,
+                         default=str)
         if os.path.exists(path):
             with open(path) as f:
                 cached = json.load(f)
