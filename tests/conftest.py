@@ -10,11 +10,15 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
+
+from nli_app import cli  # noqa: E402
 
 NUM_TEST_CPU_REPLICAS = 2
 
-_cpu = tf.config.list_physical_devices("CPU")[0]
+with cli.native_startup_logs_dropped():  # as the binaries do: no start-up or cuInit lines in the test log
+    import tensorflow as tf  # noqa: E402
+    _cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.list_physical_devices()
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(NUM_TEST_CPU_REPLICAS)])
 

