@@ -61,6 +61,7 @@ def study(tmp_path_factory):
                                  retrained=[p for p in weights if os.path.getmtime(p) != mtimes[p]])
 
 
+@pytest.mark.slow  # the module's end-to-end study fixture: every experiment once (~2-3 min)
 def test_every_experiment_writes_json_and_png(study):
     for png in ("sb_vs_lb", "parametric_linear", "parametric_curved", "sweep", "warm_start", "trajectory",
                 "remedies"):
@@ -72,6 +73,7 @@ def test_every_experiment_writes_json_and_png(study):
         study.first["perf_model"]["rows"]
 
 
+@pytest.mark.slow  # the module's end-to-end study fixture: every experiment once (~2-3 min)
 def test_experiments_share_runs_and_agree(study):
     """The parametric path's alpha = 0 point is the SB run's measured test loss; the sweep and the warm start from
     the random start reuse the Table 2 runs (no retraining: same measurement)."""
@@ -91,6 +93,7 @@ def test_experiments_share_runs_and_agree(study):
     assert [r["epoch"] for r in trajectory["curves"]["SB"]["records"]] == [1]
 
 
+@pytest.mark.slow  # the module's end-to-end study fixture: every experiment once (~2-3 min)
 def test_summaries_for_the_plugin(study):
     tags = _tags(str(study.out / "logs"))
     plugin_tags = {tag for (_, tag), plugin in tags.items() if plugin == summary.PLUGIN_NAME}
@@ -99,6 +102,7 @@ def test_summaries_for_the_plugin(study):
     assert ("sb_vs_lb/SB_seed0", PAPER_TAG) in tags  # the paper's maximiser, reported too
 
 
+@pytest.mark.slow  # the module's end-to-end study fixture: every experiment once (~2-3 min)
 def test_both_maximisers_reported(study):
     measured = study.first["measurement"]["sharpness"]
     default, paper = measured[DEFAULT_TAG], measured[PAPER_TAG]
@@ -107,6 +111,7 @@ def test_both_maximisers_reported(study):
     assert set(study.first["sb_vs_lb"]["summary"]["SB"]["sharpness_by_setting"]) == set(measured)
 
 
+@pytest.mark.slow  # the module's end-to-end study fixture: every experiment once (~2-3 min)
 def test_rerun_reuses_runs_and_a_new_sharpness_flag_remeasures(study):
     assert study.mtimes and study.retrained == []
     first = study.first["measurement"]["sharpness"][DEFAULT_TAG]

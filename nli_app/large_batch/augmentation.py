@@ -6,7 +6,7 @@ import tensorflow as tf
 
 
 def image_shape_of(input_shape):
-    """(H, W, C) of an input: [H, W, C] as is, a flat [D] with D a square (MNIST, digits) as [sqrt D, sqrt D, 1]."""
+    """(H, W, C) of an input: [H, W, C] as is, a flat [D] with D a square (MNIST) as [sqrt D, sqrt D, 1]."""
     if len(input_shape) == 3:
         return tuple(input_shape)
     if len(input_shape) == 1 and math.isqrt(input_shape[0]) ** 2 == input_shape[0]:

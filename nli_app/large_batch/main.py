@@ -99,7 +99,7 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_float("adversarial_epsilon", 0.02, "remedies, adversarial training: FGSM step", lower_bound=0.0,
                        **define)
     flags.DEFINE_integer("max_shift", -1, "remedies, data augmentation: largest translation in pixels; -1: image "
-                         "side / 14 (2 for MNIST and CIFAR, 1 for the 8x8 digits)", lower_bound=-1, **define)
+                         "side / 14 (2 for MNIST and CIFAR)", lower_bound=-1, **define)
     flags.DEFINE_integer("stage_epochs", 1, "remedies, dynamic sampling: epochs per batch-size stage",
                          lower_bound=1, **define)
     flags.DEFINE_list("perf_batch_ratios", ["0.01", "0.05", "0.1", "0.5"], "perf_model (Appendix C): B_s / B_l values",
