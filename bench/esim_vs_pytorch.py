@@ -39,7 +39,7 @@ from absl import app, flags  # noqa: E402
 
 import keras  # noqa: E402
 from nli_app.nli import dataset as dataset_lib  # noqa: E402
-from nli_app.nli import esim  # noqa: E402
+from nli_app.nli import esim, sorted_inference  # noqa: E402
 from nli_app.train.trainer import Trainer, TrainerConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -119,7 +119,7 @@ def run_ours(jit):
     trainer = Trainer(lambda: esim.build_esim(**sizes), config, loss=keras.losses.SparseCategoricalCrossentropy())
     model = trainer.model
     spec = {s: tf.TensorSpec([None, None], tf.int32, name=s) for s in ("premise", "hypothesis")}
-    predict = tf.function(lambda x: model(x, training=False), input_signature=[spec], jit_compile=jit)
+    predict = tf.function(lambda x: sorted_inference.predict(model, x), input_signature=[spec], jit_compile=jit)
 
     def pairs_dataset(indices):
         rows = {s: tf.RaggedTensor.from_row_lengths(

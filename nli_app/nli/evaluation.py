@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from nli_app.nli import snli
+from nli_app.nli import snli, sorted_inference
 
 
 def confusion_matrix(labels, predictions, num_classes=len(snli.LABELS)):
@@ -14,7 +14,7 @@ def confusion_matrix(labels, predictions, num_classes=len(snli.LABELS)):
 def evaluate(model, batches):
     """``{"accuracy", "num_examples", "confusion_matrix" (list of lists)}`` over ``(features, label)`` batches."""
     # One trace for every batch shape (an LSTM graph is slow to trace).
-    predict = tf.function(lambda x: tf.argmax(model(x, training=False), axis=-1),
+    predict = tf.function(lambda x: tf.argmax(sorted_inference.predict(model, x), axis=-1),
                           input_signature=[batches.element_spec[0]])
     labels, predictions = [], []
     for x, y in batches:

@@ -27,7 +27,7 @@ import tempfile
 
 import tensorflow as tf
 
-from nli_app.nli import graph_tokenizer, snli, tree_graph, tree_model
+from nli_app.nli import graph_tokenizer, snli, sorted_inference, tree_graph, tree_model
 from nli_app.nli import vocab as vocab_lib
 from serving.servable import CLASSIFY_METHOD_NAME, set_method_name
 
@@ -67,7 +67,7 @@ class NliServingModule(tf.Module):
             features = self._side(tokens, trees_fn)
             inputs[side] = features.pop("ids")
             inputs.update({f"{side}_{k}": v for k, v in features.items()})
-        probabilities = tf.cast(self.model(inputs, training=False), tf.float32)
+        probabilities = tf.cast(sorted_inference.predict(self.model, inputs), tf.float32)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(self.labels, label_id)}
 

@@ -35,7 +35,7 @@ from absl import flags, logging
 
 from nli_app import cli
 from nli_app.nli import dataset as dataset_lib
-from nli_app.nli import esim, evaluation, glove, heatmaps, models, snli
+from nli_app.nli import esim, evaluation, glove, heatmaps, models, snli, sorted_inference
 from nli_app.nli import vocab as vocab_lib
 from nli_app.train import flags as train_flags
 from nli_app.train.early_stopping import EarlyStopping
@@ -275,7 +275,8 @@ def train_and_evaluate(options: TrainNliOptions):
     config = TrainerConfig(**train_flags.trainer_config_kwargs(options.optimizer, options.loop, options.batch),
                            model_dir=options.model_dir)
     trainer = Trainer(build_model, config, strategy=strategy, loss=keras.losses.SparseCategoricalCrossentropy(),
-                      metrics=("accuracy",), batch_fn=dataset_lib.bucket_batch_fn(options.bucket_boundaries))
+                      metrics=("accuracy",), batch_fn=dataset_lib.bucket_batch_fn(options.bucket_boundaries),
+                      predict_fn=sorted_inference.predict)
     plateau = ReduceOnPlateau("val_accuracy", factor=0.5, patience=options.plateau_patience,
                               reload_best_weights=True)
     stopping = EarlyStopping("val_accuracy", patience=options.early_stopping_patience, restore_best_weights=True)

@@ -136,16 +136,19 @@ class Trainer:
         batch_fn: ``batch_fn(unbatched_ds, batch_size) -> batched ds`` (padding, bucketing); default ``ds.batch``.
         data_order: ``order(unbatched_ds, epoch, seed) -> unbatched ds`` (``data_order.Shuffle``, ``Curriculum``,
             ...); default ``Shuffle()`` if ``config.shuffle`` else ``InOrder()``.
+        predict_fn: ``predict_fn(model, x) -> outputs`` for ``predict`` (an inference-only computation of the same
+            outputs, e.g. ``nli.sorted_inference.predict``); default ``model(x, training=False)``.
     """
 
     def __init__(self, build_model: Callable[[], keras.Model], config: TrainerConfig, strategy=None,
-                 loss=None, metrics=("accuracy",), batch_fn=None, data_order=None):
+                 loss=None, metrics=("accuracy",), batch_fn=None, data_order=None, predict_fn=None):
         self.config = config
         self.strategy = strategy or strategy_lib.make_strategy()
         self.loss = keras.losses.get(loss or "sparse_categorical_crossentropy")
         self._example_loss = _per_example(self.loss)
         self.batch_fn = batch_fn or (lambda ds, n: ds.batch(n))
         self.data_order = data_order or (data_order_lib.Shuffle() if config.shuffle else data_order_lib.InOrder())
+        self.predict_fn = predict_fn or (lambda model, x: model(x, training=False))
         keras.utils.set_random_seed(config.seed)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -245,7 +248,7 @@ class Trainer:
         self._update_metrics(self._eval_metrics, loss, tf.cast(_batch_size_of(y), tf.float32), y, y_pred)
 
     def _predict_batch(self, x):
-        return self.model(x, training=False)
+        return self.predict_fn(self.model, x)
 
     def _distributed_eval_step(self, batch):
         self.strategy.run(self._replica_eval_step, args=batch)

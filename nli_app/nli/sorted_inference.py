@@ -1,0 +1,56 @@
+"""Inference on length-sorted sub-batches (TF-only): ``model(x, training=False)``'s outputs with less padding.
+
+A batch of pairs is padded to its longest premise and longest hypothesis, and ESIM's LSTMs run every padded step of
+every row (masked, so the padding changes nothing but the cost). At inference the rows are independent (dropout is
+off and ESIM has no batch statistics), so ``predict`` sorts the rows by length, runs sub-batches of ``sub_batch``
+rows, each cut to its own longest premise and hypothesis, and puts the outputs back in the input order: the same
+probabilities (up to float rounding of different matmul shapes) with far fewer padded steps. With 256 SNLI-shaped
+pairs in random order it is about 1.5x faster on 2 CPU cores (``bench/esim_vs_pytorch.py``: ``infer256`` against
+``infer256_sorted``). Batches of at most ``sub_batch`` rows are only cut to their longest sentences.
+
+It applies to models whose inputs are exactly ``{"premise", "hypothesis"}`` id matrices padded with ``_PAD_`` at
+the end (ESIM and its ablations); any other model (the tree models carry per-node arrays) is called as it is.
+"""
+import tensorflow as tf
+
+from nli_app.nli import vocab as vocab_lib
+
+SIDES = ("premise", "hypothesis")
+DEFAULT_SUB_BATCH = 64
+
+
+def applies_to(inputs):
+    """Whether ``inputs`` are the two id matrices this module knows how to cut."""
+    return isinstance(inputs, dict) and set(inputs) == set(SIDES)
+
+
+def _lengths(ids):
+    return tf.reduce_sum(tf.cast(tf.not_equal(ids, vocab_lib.PAD_ID), tf.int32), axis=1)
+
+
+def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH):
+    """``model(inputs, training=False)`` computed on sub-batches of length-sorted rows, in the input order."""
+    if not applies_to(inputs):
+        return model(inputs, training=False)
+    if sub_batch < 1:
+        raise ValueError(f"sub_batch must be >= 1, got {sub_batch}")
+    inputs = {side: tf.convert_to_tensor(inputs[side]) for side in SIDES}
+    lengths = {side: _lengths(inputs[side]) for side in SIDES}
+    # Premise length first (it dominates the cost), hypothesis length to break ties.
+    key = lengths["premise"] * (tf.shape(inputs["hypothesis"])[1] + 1) + lengths["hypothesis"]
+    order = tf.argsort(key, stable=True)
+    batch = tf.shape(order)[0]
+    chunks = (batch + sub_batch - 1) // sub_batch
+    outputs = tf.TensorArray(model.outputs[0].dtype, size=chunks, infer_shape=False,
+                             element_shape=tf.TensorShape([None]).concatenate(model.outputs[0].shape[1:]))
+
+    def body(i, outputs):
+        rows = order[i * sub_batch:tf.minimum((i + 1) * sub_batch, batch)]
+        chunk = {}
+        for side in SIDES:
+            longest = tf.reduce_max(tf.gather(lengths[side], rows))
+            chunk[side] = tf.gather(inputs[side], rows)[:, :longest]
+        return i + 1, outputs.write(i, model(chunk, training=False))
+
+    _, outputs = tf.while_loop(lambda i, _: i < chunks, body, (tf.constant(0), outputs))
+    return tf.gather(outputs.concat(), tf.math.invert_permutation(order))
