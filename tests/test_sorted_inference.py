@@ -1,9 +1,12 @@
 """Length-sorted sub-batch inference gives the plain call's outputs, in the input order, on any batch size."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from nli_app.nli import esim, sorted_inference
+from nli_app.train.strategy import make_strategy
+from nli_app.train.trainer import Trainer, TrainerConfig
 
 TINY = dict(vocab_size=30, embedding_dim=8, hidden_units=6)
 
@@ -78,3 +81,19 @@ def test_other_models_are_called_as_they_are(model):
     assert calls == [["hypothesis", "premise", "premise_parents"]]
     with pytest.raises(ValueError, match="sub_batch"):
         sorted_inference.predict(model, _batch(2), sub_batch=0)
+
+
+def test_trainer_predict_runs_through_predict_fn(model):
+    traced = []
+
+    def predict_fn(m, x):
+        traced.append(sorted(x))
+        return sorted_inference.predict(m, x, sub_batch=4)
+
+    config = TrainerConfig(global_batch_size=8, eval_batch_size=16, epochs=1, verbose=0)
+    trainer = Trainer(lambda: esim.build_esim(**TINY), config, strategy=make_strategy(),
+                      loss=keras.losses.SparseCategoricalCrossentropy(), predict_fn=predict_fn)
+    batch = _batch(21, seed=3)
+    got = trainer.predict(batch)
+    np.testing.assert_allclose(got, trainer.model(batch, training=False).numpy(), rtol=1e-5, atol=1e-6)
+    assert traced and traced[0] == ["hypothesis", "premise"]

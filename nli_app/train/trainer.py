@@ -273,6 +273,13 @@ class Trainer:
         return dataset
 
     def _distribute(self, batched):
+        """The batches as ``strategy.run`` takes them: split across replicas, or as they are for one replica.
+
+        With one replica the dataset is iterated directly: a distributed iterator adds nothing there, and on CPU
+        (TF 2.21) deleting one after train steps stalls for 0-18 s (measured at every epoch end and evaluation).
+        """
+        if self.strategy.num_replicas_in_sync == 1:
+            return batched.prefetch(tf.data.AUTOTUNE)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return self.strategy.experimental_distribute_dataset(
