@@ -11,9 +11,11 @@ vocabulary), written once to an .npz that both contenders read. Rows:
   project's ``Trainer.fit`` (its compiled train step, ``optimizers.Adam`` lr 4e-4 with global-norm clip 10); the
   reference: its own step (cross-entropy on logits, ``clip_grad_norm_`` 10, ``torch.optim.Adam`` 4e-4).
 * ``train_sorted``: the same pairs sorted by length before batching (what length buckets do), batch order shuffled.
-* ``infer32`` / ``infer256`` / ``infer256_sorted``: inference pairs/s. Ours: the compiled predict step (the
-  ``tf.function`` of ``model(x, training=False)`` over ``[None, None]`` ids that ``Trainer.predict`` traces);
-  the reference: ``model.eval()`` under ``torch.no_grad()``.
+* ``infer32`` / ``infer256`` / ``infer256_sorted``: inference pairs/s. Ours: the compiled predict step that
+  ``train_nli``'s ``Trainer.predict``, evaluation and the SavedModel export run (``sorted_inference.predict``: the
+  batch's rows sorted by length into sub-batches of 64, each cut to its own longest sentences; the same outputs
+  as ``model(x, training=False)``) as one ``tf.function`` over ``[None, None]`` ids; the reference: ``model.eval()``
+  under ``torch.no_grad()`` (it sorts by length and packs its sequences itself).
 * ``single``: one pair per call, median latency in ms.
 
 Each round starts one fresh process per contender (the first to run alternates round by round); each process warms

@@ -20,7 +20,8 @@ nodes with height -1). The layer keeps flat ``[batch * (nodes + 2), units]`` buf
 two extra slots: the always-zero "no child" and a discard slot), and runs ONE batched cell call per height: it
 gathers the nodes of that height from every tree in the batch (``max count`` of them), gathers their children from
 the buffers, applies eq. 4-10 and scatters the results into their rows (``keras.ops.scatter_update``). ``W x``
-is computed for all nodes at once before the loop. The number of heights and the width of each level are read
+is computed for all nodes at once before the loop, and so are the leaves (height 0, about half of the nodes): their
+children are zero, so ``U h = 0`` and ``c_t = i_t * u_t`` exactly, with no recurrent matmul; the loop starts at 1. The number of heights and the width of each level are read
 from the data (``keras.ops.while_loop``), which the TensorFlow backend runs with dynamic shapes (under JAX the
 level width would have to be static).
 """
@@ -63,6 +64,23 @@ class TreeLSTM(keras.layers.Layer):
         c = f_left * c_left + f_right * c_right + i * g
         return o * ops.tanh(c), c, i
 
+    def _leaves(self, wx, height, slots):
+        """Level 0 for all nodes at once: ``(h, c, ||i||)`` buffers holding the leaves' states, zero elsewhere."""
+        u = self.units
+        batch, size = ops.shape(height)[0], ops.shape(height)[1]
+        leaf = ops.reshape(ops.cast(height == 0, self.compute_dtype), (-1, 1))
+        i = ops.sigmoid(wx[:, :u])
+        c = i * ops.tanh(wx[:, 3 * u:]) * leaf                     # eq. 6 with c_L = c_R = 0 (eq. 10: U h = 0)
+        h = ops.sigmoid(wx[:, 2 * u:3 * u]) * ops.tanh(c)           # eq. 4-5
+        gate_norms = ops.sqrt(ops.sum(ops.square(i), axis=-1)) * leaf[:, 0]
+
+        def buffer(values, width):  # [B * size, width] -> [B * slots, width], each tree's two extra slots zero
+            values = ops.reshape(values, (batch, size, width))
+            values = ops.concatenate([values, ops.zeros((batch, 2, width), dtype=values.dtype)], axis=1)
+            return ops.reshape(values, (batch * slots, width))
+
+        return buffer(h, u), buffer(c, u), ops.reshape(buffer(gate_norms, 1), (-1,))
+
     def call(self, nodes, left, right, height, return_input_gate_norms=False):
         u = self.units
         left, right, height = (ops.cast(t, "int32") for t in (left, right, height))
@@ -75,8 +93,7 @@ class TreeLSTM(keras.layers.Layer):
         child_right = ops.where(right < 0, size, right) + offsets
         real = height >= 0
         num_levels = ops.max(ops.where(real, height, -1)) + 1
-        h0 = ops.zeros((batch * slots, u), dtype=self.compute_dtype)
-        g0 = ops.zeros((batch * slots,), dtype=self.compute_dtype)
+        h0, c0, g0 = self._leaves(wx, height, slots)
 
         def body(level, h_buf, c_buf, g_buf):
             count = ops.sum(ops.cast(height == level, "int32"), axis=1)  # [B]
@@ -103,7 +120,7 @@ class TreeLSTM(keras.layers.Layer):
             return level + 1, scatter(h_buf, h_new), scatter(c_buf, c_new), scatter(g_buf, i_norm)
 
         _, h_buf, _, g_buf = ops.while_loop(lambda level, *_: level < num_levels, body,
-                                            (ops.convert_to_tensor(0, "int32"), h0, h0, g0))
+                                            (ops.convert_to_tensor(1, "int32"), h0, c0, g0))
         h = ops.reshape(h_buf, (batch, slots, u))[:, :size]
         if return_input_gate_norms:
             return h, ops.reshape(g_buf, (batch, slots))[:, :size]
