@@ -91,14 +91,38 @@ def test_task_larger_than_max_batch_size_is_invalid_argument():
 
 
 def test_full_queue_is_unavailable():
-    model = RecordingModel(delay=0.3)
+    """While the one batch thread is busy and the one queue slot taken, further requests are refused at once."""
+    release = threading.Event()
+
+    class Blocking(RecordingModel):
+        def __call__(self, inputs):
+            self.sizes.append(len(inputs["x"]))
+            release.wait(30)
+            return {"y": expected(inputs["x"])}
+
+    model = Blocking()
     batcher = Batcher(BatchingParameters(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1))
-    results, errors = submit_concurrently(batcher, model, [np.ones((1, 2), np.float32)] * 6)
+    x = np.ones((1, 2), np.float32)
+    running = threading.Thread(target=batcher.submit, args=("m", model, {"x": x}))
+    running.start()
+    deadline = time.monotonic() + 30
+    while not model.sizes and time.monotonic() < deadline:  # the batch thread has taken the first request
+        time.sleep(0.01)
+    outcome = {}
+
+    def later():
+        outcome["results"], outcome["errors"] = submit_concurrently(batcher, model, [x] * 5)
+    rest = threading.Thread(target=later)
+    rest.start()
+    rest.join(timeout=3)  # the refused ones return at once; the queued one waits for the model
+    release.set()
+    rest.join()
+    running.join()
     batcher.stop()
-    rejected = [e for e in errors if e is not None]
+    rejected = [e for e in outcome["errors"] if e is not None]
     assert rejected and all(e.code == grpc.StatusCode.UNAVAILABLE for e in rejected)
     assert rejected[0].message == "The batch scheduling queue to which this task was submitted is full"
-    assert sum(r is not None for r in results) == len(model.sizes) >= 2
+    assert 1 + sum(r is not None for r in outcome["results"]) == len(model.sizes) >= 2
 
 
 def test_model_error_reaches_every_task_of_the_batch_and_batcher_survives():
