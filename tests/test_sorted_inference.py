@@ -36,6 +36,13 @@ def test_same_outputs_as_the_plain_call_in_the_input_order(model, size, sub_batc
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_an_empty_batch_has_empty_outputs(model):
+    empty = {side: np.zeros((0, 4), np.int32) for side in sorted_inference.SIDES}
+    assert sorted_inference.predict(model, empty).shape == (0, 3)
+    traced = tf.function(lambda x: sorted_inference.predict(model, x))
+    assert traced(empty).shape == (0, 3)
+
+
 def test_traced_once_for_every_batch_shape(model):
     spec = {s: tf.TensorSpec([None, None], tf.int32) for s in sorted_inference.SIDES}
     predict = tf.function(lambda x: sorted_inference.predict(model, x, sub_batch=3), input_signature=[spec])

@@ -41,8 +41,9 @@ def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH):
     order = tf.argsort(key, stable=True)
     batch = tf.shape(order)[0]
     chunks = (batch + sub_batch - 1) // sub_batch
-    outputs = tf.TensorArray(model.outputs[0].dtype, size=chunks, infer_shape=False,
-                             element_shape=tf.TensorShape([None]).concatenate(model.outputs[0].shape[1:]))
+    output_spec = model.outputs[0]
+    outputs = tf.TensorArray(output_spec.dtype, size=chunks, infer_shape=False,
+                             element_shape=tf.TensorShape([None]).concatenate(output_spec.shape[1:]))
 
     def body(i, outputs):
         rows = order[i * sub_batch:tf.minimum((i + 1) * sub_batch, batch)]
@@ -53,4 +54,6 @@ def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH):
         return i + 1, outputs.write(i, model(chunk, training=False))
 
     _, outputs = tf.while_loop(lambda i, _: i < chunks, body, (tf.constant(0), outputs))
-    return tf.gather(outputs.concat(), tf.math.invert_permutation(order))
+    empty = tf.zeros([0] + list(output_spec.shape[1:]), output_spec.dtype)  # an empty batch has empty outputs
+    in_order = tf.cond(chunks > 0, outputs.concat, lambda: empty)
+    return tf.gather(in_order, tf.math.invert_permutation(order))
