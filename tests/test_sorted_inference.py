@@ -36,6 +36,13 @@ def test_same_outputs_as_the_plain_call_in_the_input_order(model, size, sub_batc
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_padding_inside_a_row_is_kept(model):
+    batch = {"premise": np.array([[5, 0, 7, 0, 0], [5, 6, 0, 0, 0]], np.int32),
+             "hypothesis": np.array([[4, 0, 0], [0, 4, 0]], np.int32)}
+    np.testing.assert_allclose(sorted_inference.predict(model, batch, sub_batch=1).numpy(),
+                               model(batch, training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_an_empty_batch_has_empty_outputs(model):
     empty = {side: np.zeros((0, 4), np.int32) for side in sorted_inference.SIDES}
     assert sorted_inference.predict(model, empty).shape == (0, 3)

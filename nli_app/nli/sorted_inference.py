@@ -8,8 +8,9 @@ probabilities (up to float rounding of different matmul shapes) with far fewer p
 pairs in random order it is about 1.5x faster on 2 CPU cores (``bench/esim_vs_pytorch.py``: ``infer256`` against
 ``infer256_sorted``). Batches of at most ``sub_batch`` rows are only cut to their longest sentences.
 
-It applies to models whose inputs are exactly ``{"premise", "hypothesis"}`` id matrices padded with ``_PAD_`` at
-the end (ESIM and its ablations); any other model (the tree models carry per-node arrays) is called as it is.
+It applies to models whose inputs are exactly ``{"premise", "hypothesis"}`` id matrices (ESIM and its ablations;
+only trailing ``_PAD_`` columns are ever cut); any other model (the tree models carry per-node arrays) is called as
+it is.
 """
 import tensorflow as tf
 
@@ -25,7 +26,9 @@ def applies_to(inputs):
 
 
 def _lengths(ids):
-    return tf.reduce_sum(tf.cast(tf.not_equal(ids, vocab_lib.PAD_ID), tf.int32), axis=1)
+    """Per row, 1 + the position of the last non-``_PAD_`` id: cutting there drops only trailing padding."""
+    positions = tf.range(1, tf.shape(ids)[1] + 1)[None, :]
+    return tf.reduce_max(tf.where(tf.not_equal(ids, vocab_lib.PAD_ID), positions, 0), axis=1)
 
 
 def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH):

@@ -21,9 +21,9 @@ two extra slots: the always-zero "no child" and a discard slot), and runs ONE ba
 gathers the nodes of that height from every tree in the batch (``max count`` of them), gathers their children from
 the buffers, applies eq. 4-10 and scatters the results into their rows (``keras.ops.scatter_update``). ``W x``
 is computed for all nodes at once before the loop, and so are the leaves (height 0, about half of the nodes): their
-children are zero, so ``U h = 0`` and ``c_t = i_t * u_t`` exactly, with no recurrent matmul; the loop starts at 1. The number of heights and the width of each level are read
-from the data (``keras.ops.while_loop``), which the TensorFlow backend runs with dynamic shapes (under JAX the
-level width would have to be static).
+children are zero, so ``U h = 0`` and ``c_t = i_t * u_t`` exactly, with no recurrent matmul; the loop starts at
+height 1. The number of heights and the width of each level are read from the data (``keras.ops.while_loop``),
+which the TensorFlow backend runs with dynamic shapes (under JAX the level width would have to be static).
 """
 import keras
 from keras import ops
