@@ -100,7 +100,8 @@ def box_bounds(x, epsilon, A=None):
     return float(epsilon) * (np.abs(coords) + 1.0)
 
 
-def _positive_int(name, value):
+def positive_int(name, value):
+    """``value`` as an int; ValueError naming ``name`` unless it is a positive integer."""
     if value is None or int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -193,17 +194,17 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
     paper_start = 0.5 * np.random.default_rng(seed).choice([-1.0, 1.0], size=bounds.size)  # half-way to a vertex
     if method == "paper":
         iterations = _lbfgsb(objective, paper_start,
-                             {"maxiter": _positive_int("max_iterations", max_iterations)}, scale=bounds)
+                             {"maxiter": positive_int("max_iterations", max_iterations)}, scale=bounds)
     else:
-        max_evaluations = _positive_int("max_evaluations", max_evaluations)
+        max_evaluations = positive_int("max_evaluations", max_evaluations)
         if max_evaluations < 2:
             raise ValueError(f"max_evaluations must be at least 2, got {max_evaluations}")
         steps = min(bounds.size, DEFAULT_LANCZOS_STEPS if lanczos_steps is None
-                    else _positive_int("lanczos_steps", lanczos_steps), max_evaluations - 1)
-        iterations = _vertex_ascent(objective, c, steps, _positive_int("restarts", restarts), max_evaluations,
+                    else positive_int("lanczos_steps", lanczos_steps), max_evaluations - 1)
+        iterations = _vertex_ascent(objective, c, steps, positive_int("restarts", restarts), max_evaluations,
                                     np.random.default_rng(seed + 1))
         objective.limit = max_evaluations
-        for start, options, scale in ((paper_start, {"maxiter": _positive_int("max_iterations", max_iterations)},
+        for start, options, scale in ((paper_start, {"maxiter": positive_int("max_iterations", max_iterations)},
                                        bounds), (objective.best_u, {"maxiter": max_evaluations}, 1.0)):
             if objective.evaluations < max_evaluations:
                 _lbfgsb(objective, start, options, scale=scale)

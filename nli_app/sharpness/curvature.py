@@ -15,23 +15,16 @@ import dataclasses
 
 import numpy as np
 
+from nli_app.sharpness.box import positive_int
 from nli_app.sharpness.lanczos import lanczos
 from nli_app.sharpness.model import flat_objective
-
-
-def _check_size(n):
-    if int(n) != n or n < 1:
-        raise ValueError(f"the number of parameters must be a positive integer, got {n!r}")
-    return int(n)
 
 
 def top_eigenvalue(hvp, n, steps=20, seed=0):
     """(lambda_max, unit eigenvector estimate) of the symmetric H given by ``hvp``, from ``steps`` Lanczos steps
     (``steps`` calls of ``hvp``) started at a ``seed``-drawn Gaussian vector."""
-    n = _check_size(n)
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    Q, T = lanczos(hvp, np.random.default_rng(seed).standard_normal(n), min(int(steps), n))
+    n, steps = positive_int("the number of parameters", n), positive_int("steps", steps)
+    Q, T = lanczos(hvp, np.random.default_rng(seed).standard_normal(n), min(steps, n))
     theta, S = np.linalg.eigh(T)
     return float(theta[-1]), Q @ S[:, -1]
 
@@ -39,12 +32,10 @@ def top_eigenvalue(hvp, n, steps=20, seed=0):
 def hutchinson_trace(hvp, n, samples=20, seed=0):
     """(estimate, standard error) of tr(H) = E[v^T H v], v with independent +-1 entries (``samples`` calls of
     ``hvp``); the standard error is 0 for one sample."""
-    n = _check_size(n)
-    if int(samples) != samples or samples < 1:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    n, samples = positive_int("the number of parameters", n), positive_int("samples", samples)
     rng = np.random.default_rng(seed)
     quads = []
-    for _ in range(int(samples)):
+    for _ in range(samples):
         v = rng.choice([-1.0, 1.0], size=n)
         quads.append(float(v @ hvp(v)))
     quads = np.array(quads)
