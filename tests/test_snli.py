@@ -6,6 +6,8 @@ import pytest
 
 from nli_app.nli import glove, snli, vocab
 
+SHARED_SNLI = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data", "snli")
+
 SAMPLE = os.path.join(os.path.dirname(__file__), os.pardir, "nli_app", "data", "snli")
 REAL = os.path.join(SAMPLE, "snli_1.0_sample_dev.jsonl")
 
@@ -71,7 +73,7 @@ def test_limit_counts_kept_examples(tmp_path):
     ("{not json\n", "invalid JSON"),
     ({**ROW, "gold_label": "maybe"}, "unknown gold_label"),
     ({**ROW, "sentence2_binary_parse": "( ( The sisters ) hug"}, "sentence2_binary_parse: unbalanced"),
-    ({k: v for k, v in ROW.items() if k != "pairID"}, "pairID"),
+    ({k: v for k, v in ROW.items() if k != "sentence2"}, "field 'sentence2'"),
 ])
 def test_malformed_jsonl_names_file_and_line(tmp_path, bad_row, message):
     path = _write_jsonl(tmp_path, [ROW, "\n", bad_row])
@@ -110,3 +112,60 @@ def test_crlf_line_ends_read_like_lf(tmp_path):
     path = tmp_path / "crlf.jsonl"
     path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
     assert snli.read_snli(str(path)).examples == snli.read_snli(snli.sample_path("dev")).examples
+
+
+def _without_parses(row):
+    return {k: v for k, v in row.items() if "parse" not in k}
+
+
+def test_rows_without_parses_are_tokenised_like_served_text(tmp_path):
+    """ESIM reads parse-less files (e-SNLI's tokenized dev, MultiNLI-style jsonl without pairID)."""
+    rows = [_without_parses({k: v for k, v in ROW.items() if k != "pairID"}),
+            {"sentence1": "A dog isn't running .", "sentence2": "The dog's asleep .", "gold_label": "contradiction"}]
+    path = _write_jsonl(tmp_path, rows)
+    split = snli.read_snli(path)
+    first, second = split.examples
+    assert first.premise_tokens == ("Two", "women", "are", "embracing", ".")  # as the binary parse has them
+    assert first.premise_parse is None and first.hypothesis_parse is None
+    assert first.pair_id == f"{path}:1"
+    assert second.premise_tokens == ("A", "dog", "is", "n't", "running", ".")
+    assert second.hypothesis_tokens == ("The", "dog", "'s", "asleep", ".")
+    assert second.label == snli.LABEL_IDS["contradiction"]
+
+
+def test_tree_models_demand_parses_naming_file_and_line(tmp_path):
+    path = _write_jsonl(tmp_path, [ROW, _without_parses(ROW)])
+    assert len(snli.read_snli(path, limit=1, require_parses=True)) == 1
+    with pytest.raises(snli.SnliFormatError,
+                       match=r"s\.jsonl:2: missing or non-string field 'sentence1_binary_parse' \(the tree models"):
+        snli.read_snli(path, require_parses=True)
+    empty = _write_jsonl(tmp_path, [{**ROW, "sentence2_binary_parse": ""}], name="e.jsonl")
+    with pytest.raises(snli.SnliFormatError, match=r"e\.jsonl:1: empty field 'sentence2_binary_parse'"):
+        snli.read_snli(empty, require_parses=True)
+
+
+def test_esnli_csv_and_parse_less_txt_match_jsonl(tmp_path):
+    rows = [{**ROW, "sentence1": 'A man, "tall", sleeps.'}, {**ROW, "gold_label": "-"}]
+    expected = snli.read_snli(_write_jsonl(tmp_path, [_without_parses(r) for r in rows]))
+    csv_path = tmp_path / "esnli_dev.csv"
+    csv_path.write_text("pairID,gold_label,Sentence1,Sentence2,Explanation_1\n" + "".join(
+        f'{r["pairID"]},{r["gold_label"]},"{r["sentence1"].replace(chr(34), 2 * chr(34))}",{r["sentence2"]},'
+        '"because, well"\n' for r in rows))
+    txt_path = tmp_path / "multinli.txt"
+    txt_path.write_text("gold_label\tsentence1\tsentence2\tpairID\tgenre\n" + "".join(
+        f'{r["gold_label"]}\t{r["sentence1"]}\t{r["sentence2"]}\t{r["pairID"]}\tfiction\n' for r in rows))
+    for path in (csv_path, txt_path):
+        split = snli.read_snli(str(path))
+        assert split.examples == expected.examples and split.num_dropped == 1
+    assert expected.examples[0].premise_tokens == ("A", "man", ",", '"', "tall", '"', ",", "sleeps", ".")
+    csv_path.write_text("pairID,gold_label,Sentence1,Sentence2\np1,neutral,a\n")
+    with pytest.raises(snli.SnliFormatError, match=r"esnli_dev\.csv:2: 3 comma-separated fields, header has 4"):
+        snli.read_snli(str(csv_path))
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_SNLI), reason="../shared/data/snli (the real SNLI files) is absent")
+def test_reads_full_tokenized_dev_set():
+    split = snli.read_snli(os.path.join(SHARED_SNLI, "snli_1.0_dev_tokenized.jsonl"))
+    assert len(split) == 9842 and split.num_dropped == 0
+    counts = [sum(e.label == i for e in split.examples) for i in range(3)]
+    assert counts == [3329, 3235, 3278]  # SNLI 1.0 dev: entailment, neutral, contradiction

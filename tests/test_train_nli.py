@@ -101,3 +101,17 @@ def test_esim_lstm_trains_and_scores(tmp_path):
     result = _train(TINY + [f"--model_dir={tmp_path}", "--epochs=1"])
     assert 0.0 <= result["dev"]["accuracy"] <= 1.0
     assert os.path.exists(tmp_path / "heatmaps" / "example000_premise_gate_norms.png")
+
+
+def test_tree_model_refuses_a_dev_file_without_parses(tmp_path):
+    """ESIM reads parse-less files; the tree model names the file and line that lacks a parse, before training."""
+    lines = open(snli.sample_path("dev"), encoding="utf-8").read().splitlines()
+    dev = tmp_path / "dev_tokenized.jsonl"
+    dev.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if "parse" not in k}) + "\n"
+                           for line in lines))
+    with pytest.raises(snli.SnliFormatError, match=r"dev_tokenized\.jsonl:1: .*'sentence1_binary_parse' \(the tree"):
+        _train([f"--model_dir={tmp_path / 'tree'}", "--model=tree", f"--dev_path={dev}"])
+    assert not os.path.exists(tmp_path / "tree")
+    esim_options = train_nli.options_from_flags(cli.parse(train_nli.define_flags, [
+        f"--model_dir={tmp_path / 'esim'}", f"--dev_path={dev}"]))
+    assert len(train_nli._splits(esim_options, models.get("esim"))["dev"]) == 149

@@ -27,6 +27,8 @@ def encode_examples(examples, vocabulary, with_trees=False, tree_kind="syntactic
             features[side].append(np.asarray(vocabulary.encode(getattr(e, f"{side}_tokens")), np.int32))
             if with_trees:
                 parse = getattr(e, f"{side}_parse") if tree_kind == "syntactic" else None
+                if tree_kind == "syntactic" and parse is None:
+                    raise ValueError(f"{e.pair_id}: no binary parse of the {side}; syntactic trees need one")
                 tree = trees.tree_features(parse, list(getattr(e, f"{side}_tokens")), where=e.pair_id)
                 for key, value in tree.items():
                     features.setdefault(f"{side}_{key}", []).append(np.asarray(value))

@@ -53,7 +53,8 @@ def options_from_flags(flag_values=flags.FLAGS):
 def evaluate_file(options: EvalNliOptions):
     """The binary's work; returns the results."""
     model, vocabulary, config = models.load(options.model_dir)
-    split = snli.read_snli(options.data_path)
+    split = snli.read_snli(options.data_path,
+                           require_parses=models.needs_parses(config["with_trees"], config["tree_kind"]))
     if not split.examples:
         raise ValueError(f"{options.data_path}: no labelled pairs")
     data = dataset_lib.make_dataset(split.examples, vocabulary, config["with_trees"], config["tree_kind"])

@@ -39,6 +39,16 @@ class ModelSpec:
     tree_kind: str = "syntactic"
     ensemble: bool = False  # built from trained members: ``build(list_of_models)``
 
+    @property
+    def needs_parses(self):
+        """Whether its data files must have binary parses (``snli.read_snli(require_parses=...)``)."""
+        return needs_parses(self.with_trees, self.tree_kind)
+
+
+def needs_parses(with_trees, tree_kind):
+    """Syntactic tree inputs come from the files' binary parses; ESIM and the full binary tree need none."""
+    return with_trees and tree_kind == "syntactic"
+
 
 MODELS = {
     "esim": ModelSpec(esim.build_esim),

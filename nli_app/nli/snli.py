@@ -1,13 +1,23 @@
-"""SNLI 1.0 reader (Bowman et al., 2015) for the real ``.jsonl`` and tab-separated ``.txt`` files.
+"""NLI pair reader for the files users have: SNLI 1.0 / MultiNLI ``.jsonl`` and ``.txt``, e-SNLI ``.csv``.
 
 Chen et al. (2017, Sec. 4) train and test on SNLI; tokens come from ``sentence{1,2}_binary_parse`` with the
 parentheses stripped, and the binary parses are kept for the tree-LSTM (Sec. 3.4). Pairs whose gold label is ``-``
 (no annotator majority) are dropped and counted, as in the paper's setup.
+
+Only ``sentence1``, ``sentence2`` and ``gold_label`` are required (ESIM needs no parse). A row without a binary
+parse is tokenised by ``vocab.tokenize`` (the tokeniser the server runs on raw text) and has ``None`` parses;
+``read_snli(..., require_parses=True)`` (the tree models) refuses it, naming file and line. Formats:
+
+* ``.jsonl``: SNLI 1.0 and MultiNLI 1.0 (``pairID`` optional: ``file:line`` when absent);
+* ``.txt``: SNLI / MultiNLI tab-separated with a header row (parse columns optional);
+* ``.csv``: e-SNLI (Camburu et al. 2018) with columns ``pairID, gold_label, Sentence1, Sentence2, ...``.
 """
+import csv
 import dataclasses
 import json
 import os
 
+from nli_app.nli import vocab
 from nli_app.nli.text_lines import numbered_lines
 
 LABELS = ("entailment", "neutral", "contradiction")
@@ -22,7 +32,10 @@ def sample_path(split):
 
 NO_GOLD_LABEL = "-"
 
-_TXT_FIELDS = ("gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1", "sentence2", "pairID")
+REQUIRED_FIELDS = ("gold_label", "sentence1", "sentence2")
+PARSE_FIELDS = ("sentence1_binary_parse", "sentence2_binary_parse")
+# e-SNLI's CSV column names -> SNLI's.
+_CSV_FIELDS = {"Sentence1": "sentence1", "Sentence2": "sentence2"}
 
 
 class SnliFormatError(ValueError):
@@ -31,15 +44,15 @@ class SnliFormatError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Example:
-    """One premise/hypothesis pair with a gold label id in ``LABELS``."""
+    """One premise/hypothesis pair with a gold label id in ``LABELS``; parses are None where the file has none."""
     premise: str
     hypothesis: str
     label: int
     pair_id: str
     premise_tokens: tuple
     hypothesis_tokens: tuple
-    premise_parse: str
-    hypothesis_parse: str
+    premise_parse: str | None
+    hypothesis_parse: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +89,14 @@ def parse_tokens(binary_parse):
     return tokens
 
 
-def _example(record, where):
-    def field(name):
+def _example(record, where, require_parses):
+    def field(name, required=True):
         value = record.get(name)
+        if value is None and not required:
+            return None
         if not isinstance(value, str):
-            raise SnliFormatError(f"{where}: missing or non-string field {name!r}")
+            needed = " (the tree models need binary parses)" if name in PARSE_FIELDS else ""
+            raise SnliFormatError(f"{where}: missing or non-string field {name!r}{needed}")
         return value
 
     gold = field("gold_label")
@@ -88,16 +104,23 @@ def _example(record, where):
         return None
     if gold not in LABEL_IDS:
         raise SnliFormatError(f"{where}: unknown gold_label {gold!r}; expected one of {LABELS} or '-'")
-    parses = field("sentence1_binary_parse"), field("sentence2_binary_parse")
+    sentences = field("sentence1"), field("sentence2")
+    parses = tuple(field(name, required=require_parses) or None for name in PARSE_FIELDS)
+    for name, parse in zip(PARSE_FIELDS, parses):
+        if require_parses and parse is None:
+            raise SnliFormatError(f"{where}: empty field {name!r} (the tree models need binary parses)")
     tokens = []
-    for name, parse in zip(("sentence1_binary_parse", "sentence2_binary_parse"), parses):
+    for name, sentence, parse in zip(PARSE_FIELDS, sentences, parses):
         try:
-            tokens.append(tuple(parse_tokens(parse)))
+            words = parse_tokens(parse) if parse is not None else vocab.tokenize(sentence)
         except ValueError as e:
             raise SnliFormatError(f"{where}: {name}: {e}") from None
-    return Example(premise=field("sentence1"), hypothesis=field("sentence2"), label=LABEL_IDS[gold],
-                   pair_id=field("pairID"), premise_tokens=tokens[0], hypothesis_tokens=tokens[1],
-                   premise_parse=parses[0], hypothesis_parse=parses[1])
+        if not words:
+            raise SnliFormatError(f"{where}: {name.replace('_binary_parse', '')} has no tokens")
+        tokens.append(tuple(words))
+    return Example(premise=sentences[0], hypothesis=sentences[1], label=LABEL_IDS[gold],
+                   pair_id=field("pairID", required=False) or where, premise_tokens=tokens[0],
+                   hypothesis_tokens=tokens[1], premise_parse=parses[0], hypothesis_parse=parses[1])
 
 
 def _jsonl_records(path, lines):
@@ -113,15 +136,19 @@ def _jsonl_records(path, lines):
         yield number, record
 
 
+def _check_header(path, number, header):
+    missing = [f for f in REQUIRED_FIELDS if f not in header]
+    if missing:
+        raise SnliFormatError(f"{path}:{number}: header lacks columns {missing}")
+
+
 def _txt_records(path, lines):
     header = None
     for number, line in lines:
         line = line.rstrip("\r\n")
         if header is None:
             header = line.split("\t")
-            missing = [f for f in _TXT_FIELDS if f not in header]
-            if missing:
-                raise SnliFormatError(f"{path}:{number}: header lacks columns {missing}")
+            _check_header(path, number, header)
             continue
         if not line.strip():
             continue
@@ -131,12 +158,36 @@ def _txt_records(path, lines):
         yield number, dict(zip(header, values))
 
 
-def read_snli(path, limit=None):
-    """Reads an SNLI ``.jsonl`` or ``.txt`` file; ``limit`` keeps the first N kept examples."""
-    records = _txt_records if path.endswith(".txt") else _jsonl_records
+def _csv_records(path, lines):
+    header = None
+    for number, line in lines:
+        if not line.strip():
+            continue
+        try:
+            values = next(csv.reader([line]))
+        except csv.Error as e:
+            raise SnliFormatError(f"{path}:{number}: invalid CSV: {e}") from None
+        if header is None:
+            header = [_CSV_FIELDS.get(name, name) for name in values]
+            _check_header(path, number, header)
+            continue
+        if len(values) != len(header):
+            raise SnliFormatError(f"{path}:{number}: {len(values)} comma-separated fields, header has {len(header)}")
+        yield number, dict(zip(header, values))
+
+
+_READERS = {".txt": _txt_records, ".csv": _csv_records}
+
+
+def read_snli(path, limit=None, require_parses=False):
+    """Reads an NLI ``.jsonl``, ``.txt`` or ``.csv`` file; ``limit`` keeps the first N kept examples.
+
+    ``require_parses``: every kept row must have both binary parses (the tree models), else SnliFormatError.
+    """
+    records = _READERS.get(os.path.splitext(path)[1], _jsonl_records)
     examples, dropped = [], 0
     for number, record in records(path, numbered_lines(path)):
-        example = _example(record, f"{path}:{number}")
+        example = _example(record, f"{path}:{number}", require_parses)
         if example is None:
             dropped += 1
             continue

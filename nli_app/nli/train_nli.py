@@ -150,8 +150,8 @@ def options_from_flags(flag_values=flags.FLAGS):
         batch=train_flags.batch_options(flag_values))
 
 
-def _read(path, what, limit=None):
-    split = snli.read_snli(path, limit=limit)
+def _read(path, what, spec, limit=None):
+    split = snli.read_snli(path, limit=limit, require_parses=spec.needs_parses)
     if not split.examples:
         raise ValueError(f"{path}: no labelled pairs for {what}")
     logging.info("%s: %d pairs from %s (%d with gold label '-' dropped)", what, len(split), path,
@@ -231,11 +231,11 @@ def _report(options, model, vocabulary, results, extra, dev):
         json.dump({"model": options.model, **extra, "splits": results}, f, indent=1)
 
 
-def _splits(options, train=None):
+def _splits(options, spec, train=None):
     splits = {} if train is None else {"train": train}
-    splits["dev"] = _read(options.dev_path, "dev")
+    splits["dev"] = _read(options.dev_path, "dev", spec)
     if options.test_path:
-        splits["test"] = _read(options.test_path, "test")
+        splits["test"] = _read(options.test_path, "test", spec)
     return splits
 
 
@@ -247,7 +247,7 @@ def _assemble_ensemble(options, spec):
             raise ValueError(f"member {d} has a different vocabulary from {options.members[0]}; members must be "
                              "trained on the same training data")
     model = spec.build([m for m, _, _ in loaded])
-    splits = _splits(options)
+    splits = _splits(options, spec)
     results = _evaluate_splits(options, model, splits, vocabulary, spec)
     config = dict(model=options.model, builder_kwargs={}, with_trees=spec.with_trees, tree_kind=spec.tree_kind,
                   members=[os.path.abspath(d) for d in options.members])
@@ -262,8 +262,8 @@ def train_and_evaluate(options: TrainNliOptions):
     if spec.ensemble:
         make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)  # the logical devices, before any op
         return _assemble_ensemble(options, spec)
-    train = _read(options.train_path, "train", options.train_limit)  # bad data fails before any TensorFlow work
-    splits = _splits(options, train)
+    train = _read(options.train_path, "train", spec, options.train_limit)  # bad data fails before TensorFlow work
+    splits = _splits(options, spec, train)
     strategy = make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)  # before any TensorFlow op
     vocabulary = _vocabulary(options, train)
     embeddings = _embeddings(options, vocabulary)
