@@ -22,7 +22,7 @@ def test_identity_matches_the_analytic_box_maximum(method):
     expected = 0.5 * np.sum(d * b ** 2) / (1 + F0) * 100  # max of a separable convex quadratic: a vertex
     assert result.value == pytest.approx(expected, rel=0.02)
     assert result.f0 == pytest.approx(F0)
-    assert 1 < result.evaluations <= (12 if method == "paper" else 40)
+    assert 1 < result.evaluations <= (12 if method == "paper" else 12 + 40)
     assert result.subspace_dim is None and result.method == method
 
 
@@ -48,14 +48,14 @@ def test_random_subspace_matches_the_analytic_box_maximum(method):
 @pytest.mark.parametrize("space", ["full", "subspace"])
 def test_default_method_finds_the_exact_maximum_of_dense_quadratics(space):
     """20 dense convex quadratics (n = 14 full space; random 40 x 8 subspaces): the default maximiser reaches
-    >= 0.95 of the exact (vertex-enumerated) maximum on average and >= 0.85 on each, within 40 evaluations on
+    >= 0.95 of the exact (vertex-enumerated) maximum on average and >= 0.85 on each, within 40 evaluations
     average; the paper's L-BFGS-B never exceeds the exact value and does worse."""
     ratios, evaluations = found_over_exact("default", space, count=20)
     assert ratios.mean() >= 0.95 and ratios.min() >= 0.85, ratios
-    assert np.all(ratios <= 1 + 1e-9) and evaluations.mean() <= 40 and evaluations.max() <= 40
-    paper, _ = found_over_exact("paper", space, count=20)
+    paper, paper_evaluations = found_over_exact("paper", space, count=20)
+    assert np.all(ratios <= 1 + 1e-9) and np.all(evaluations <= paper_evaluations + 40)
     assert np.all(paper <= 1 + 1e-9) and paper.mean() < ratios.mean() - 0.1
-    assert np.all(ratios >= paper - 1e-12)  # "default" also runs the paper's L-BFGS-B when the budget allows
+    assert np.all(ratios >= paper)  # "default" starts with the paper's run: never below it
 
 
 def test_default_method_respects_its_budget_and_ends_on_a_vertex():
@@ -65,7 +65,8 @@ def test_default_method_respects_its_budget_and_ends_on_a_vertex():
     H, c = B @ B.T / n, rng.normal(size=n)
     b = box_bounds(c, eps)
     result = box_sharpness(quadratic(H, c), c, eps, max_evaluations=6, lanczos_steps=3)
-    assert result.evaluations <= 6
+    paper = box_sharpness(quadratic(H, c), c, eps, method="paper")
+    assert paper.evaluations < result.evaluations <= paper.evaluations + 6  # the paper's run, then 6 more
     full = box_sharpness(quadratic(H, c), c, eps)
     assert full.value == pytest.approx(exact_sharpness(H, c, eps), rel=1e-9)
     np.testing.assert_allclose(np.abs(full.y), b, rtol=1e-9)  # on a vertex
@@ -164,7 +165,7 @@ def test_search_on_a_subset_reports_values_of_the_full_objective():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     full = flat_objective(model, (x, y))
     got = model_sharpness(model, (x, y), 0.05, search_examples=20)
-    assert got.evaluations == 2 and 2 <= got.search_evaluations <= 40
+    assert got.evaluations in (2, 3) and 2 <= got.search_evaluations <= 12 + 40
     assert got.f0 == pytest.approx(full(full.x0)[0], rel=1e-6)
     A_free = full.x0 + got.y  # A = I: the reported maximum is the full objective at the point found
     assert got.f_max == pytest.approx(full(A_free)[0], rel=1e-5) and got.value > 0

@@ -2,6 +2,7 @@
 import glob
 import os
 import signal
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import tensorflow as tf
 
 import optimizers
 from optimizers.schedules import StepDecay
+from nli_app.train import progress
 from nli_app.train.strategy import make_strategy
 from nli_app.train.trainer import Trainer, TrainerConfig
 
@@ -343,3 +345,24 @@ def test_bad_inputs_raise_clear_errors():
                 strategy=make_strategy(num_cpu_replicas=2))
     with pytest.raises(ValueError, match="global_batch_size"):
         TrainerConfig(global_batch_size=0)
+
+
+def test_log_lines_end_with_the_time_left(caplog):
+    """verbose=0: every interval's line ends with the run's ETA, counting down to 0 s at the last step."""
+    x = np.arange(24, dtype="float32").reshape(12, 2) / 24
+    y = (x.sum(1) > 0.5).astype("int32")
+    config = TrainerConfig(optimizer="sgd", global_batch_size=4, epochs=2, verbose=0, log_every_steps=2)
+    trainer = Trainer(lambda: keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")]),
+                      config, strategy=make_strategy(num_cpu_replicas=2),
+                      loss=keras.losses.SparseCategoricalCrossentropy())
+    caplog.set_level("INFO", logger="absl")
+    trainer.fit(tf.data.Dataset.from_tensor_slices((x, y)))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step ")]
+    assert [line.split()[1] for line in lines] == ["2", "4", "6"]
+    assert all(re.search(r", eta (\d+m)?\d+s$", line) for line in lines) and lines[-1].endswith("eta 0s")
+
+
+@pytest.mark.parametrize("steps, rate, text", [(0, 1.0, "0s"), (42, 1.0, "42s"), (370, 2.0, "3m05s"),
+                                               (3720, 1.0, "1h02m"), (-5, 1.0, "0s")])
+def test_eta_text(steps, rate, text):
+    assert progress.eta_text(steps, rate) == text

@@ -65,7 +65,8 @@ def define_study_flags(flag_values=flags.FLAGS, **defaults):
          "(curvature-guided vertex ascent) and/or 'paper' (L-BFGS-B); the first is the primary", {}),
         (flags.DEFINE_integer, "sharpness_iterations", 10, "L-BFGS-B iterations of the 'paper' maximiser",
          dict(lower_bound=1)),
-        (flags.DEFINE_integer, "sharpness_max_evaluations", 40, "(f, grad) evaluations of the 'default' maximiser",
+        (flags.DEFINE_integer, "sharpness_max_evaluations", 40, "(f, grad) evaluations of the 'default' maximiser "
+         "after the paper's run that it starts with",
          dict(lower_bound=2)),
         (flags.DEFINE_integer, "sharpness_examples", 0, "training examples in the sharpness objective (0 = all)",
          dict(lower_bound=0)),

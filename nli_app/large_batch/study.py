@@ -23,8 +23,8 @@ from nli_app.train.trainer import Trainer, TrainerConfig
 
 
 # The layout of a run's cached measurements.json; a cache of another format (or other settings) is measured again.
-# 2: sharpness keyed by ``summary.sharpness_tag`` (method included).
-MEASUREMENT_FORMAT = 2
+# 2: sharpness keyed by ``summary.sharpness_tag`` (method included); 3: "default" starts with the paper's run.
+MEASUREMENT_FORMAT = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,7 @@ class SharpnessSettings:
     max_iterations: int = 10             # L-BFGS-B iterations of method "paper"
     num_examples: int | None = None      # None = the whole training set
     methods: tuple = ("default", "paper")  # maximisers (nli_app.sharpness.box); the first one is the primary
-    max_evaluations: int = 40            # budget of (f, grad) evaluations of method "default"
+    max_evaluations: int = 40            # (f, grad) evaluations of "default" after the paper's run
     reduction: str = "mean"              # f = mean (or "sum") of the per-example training losses
     batchnorm: str = "inference"         # BatchNorm in f: "inference" (moving statistics) or "batch" statistics
     batch_size: int = 4096               # evaluation batch (the batch of the "batch" statistics)

@@ -308,7 +308,8 @@ class Trainer:
         return batched
 
     def _steps_per_epoch(self, dataset, size, num_examples):
-        """Batches per epoch (the progress bar's target); counted once when ``batch_fn`` hides it from tf.data."""
+        """Batches per epoch (the progress bar's target and the ETA's); counted once when ``batch_fn`` hides it from
+        tf.data."""
         n = int(self.batch_fn(dataset, size).cardinality())
         if n < 0:
             return data_order_lib.cardinality(self._epoch_batches(dataset, size, 0))
@@ -354,16 +355,18 @@ class Trainer:
         show_bar = config.verbose > 0
         # The bar comes first, so it finishes its line before any callback logs at the end of an epoch.
         bar = [keras.callbacks.ProgbarLogger()] if show_bar else []
+        steps_per_epoch = self._steps_per_epoch(dataset, size, num_examples)
         callback_list = keras.callbacks.CallbackList(
             bar + user_callbacks, model=self.model, verbose=config.verbose, epochs=config.epochs,
-            steps=self._steps_per_epoch(dataset, size, num_examples) if show_bar else None)
+            steps=steps_per_epoch if show_bar else None)
         checkpointer, history = None, History()
         if config.model_dir:
             checkpointer = self._checkpointer(user_callbacks)
             self._restore(checkpointer)
             history = History.resume(config.model_dir, int(self.epoch))
+        total_steps = config.epochs * steps_per_epoch
         progress = Progress(config.model_dir, strategy_lib.is_chief(self.strategy), config.log_every_steps,
-                            progbar=show_bar)
+                            progbar=show_bar, total_steps=min(total_steps, config.max_steps or total_steps))
         self.model.stop_training = False
         logs = {}
         callback_list.on_train_begin()
