@@ -38,6 +38,7 @@ NOT_RUN = {
     "PYTHONPATH=$PWD python bench/": "a benchmark (minutes to hours, printed figures): bench/ is not part of the suite",
     "python3 -m venv": "the benchmark's PyTorch reference venv (a large download)",
     "git clone": "fetches the benchmark's reference implementation",
+    "train_nli --flagfile=recipes/": "a training recipe on ../shared/data (an hour or more; figures in the README)",
 }
 # Commands that need files users download or write (full SNLI, GloVe 840B, MNIST/CIFAR, TIMIT, server configs):
 # their flags are tested on the shipped samples by the commands that run.

@@ -1,9 +1,12 @@
 """train_nli / eval_nli end to end on the shipped SNLI sample: outputs, eval of the saved model, resume."""
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 
+import h5py
 import numpy as np
 import pytest
 
@@ -45,6 +48,9 @@ def test_train_eval_and_resume(tmp_path, capsys):
     for name in ("model.keras", "vocab.txt", "config.json", "results.json", "confusion_dev.png",
                  "heatmaps/example000_premise_attention.png", "checkpoints/checkpoint"):
         assert os.path.exists(os.path.join(model_dir, name)), name
+    with zipfile.ZipFile(os.path.join(model_dir, "model.keras")) as archive, \
+            h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+        assert "layers" in weights and "optimizer" not in weights  # the weights, not Adam's slots
     out = capsys.readouterr().out
     assert "dev accuracy:" in out and "test confusion matrix:" in out
     assert first["train"]["num_examples"] == 96

@@ -66,9 +66,19 @@ def get(name):
 
 
 def save(model_dir, model, vocabulary, config):
-    """Writes ``model.keras``, ``vocab.txt`` and ``config.json`` into ``model_dir``."""
+    """Writes ``model.keras``, ``vocab.txt`` and ``config.json`` into ``model_dir``.
+
+    ``model.keras`` holds the model and its weights, not the optimizer's slots (Adam's would triple its size;
+    training resumes from the trainer's checkpoints, not from this file)."""
     os.makedirs(model_dir, exist_ok=True)
-    model.save(os.path.join(model_dir, MODEL_FILE))
+    optimizer = getattr(model, "optimizer", None)  # the Trainer attaches it for Keras callbacks
+    if optimizer is not None:
+        del model.optimizer
+    try:
+        model.save(os.path.join(model_dir, MODEL_FILE))
+    finally:
+        if optimizer is not None:
+            model.optimizer = optimizer
     vocabulary.save(os.path.join(model_dir, VOCAB_FILE))
     with open(os.path.join(model_dir, CONFIG_FILE), "w") as f:
         json.dump({**config, "labels": list(snli.LABELS)}, f, indent=1)
