@@ -13,6 +13,7 @@ Part ``timing``: one full sharpness measurement of F1 (eps 1e-3, A = I) on 60,00
 MNIST training images with --data_path, else synthetic), reporting f+gradient evaluations per second and a matmul
 throughput measured in the same process, so the figure can be scaled to another machine.
 """
+import dataclasses
 import os
 import sys
 import time
@@ -23,38 +24,54 @@ from absl import flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nli_app import cli, summary  # noqa: E402
+from nli_app import cli, papers, summary  # noqa: E402
 from nli_app.large_batch import main as lb_main  # noqa: E402
 from nli_app.large_batch import networks, sb_vs_lb  # noqa: E402
 from nli_app.sharpness import model_sharpness  # noqa: E402
 from nli_app.sharpness.box import METHODS  # noqa: E402
 from nli_app.train import flags as train_flags  # noqa: E402
 from nli_app.train.strategy import make_strategy  # noqa: E402
+from nli_app.train.trainer import TrainerConfig  # noqa: E402
 
-FLAGS = flags.FLAGS
 # Keskar et al., Tables 2-3 (F1); the paper's sharpness sits next to both maximisers' rows.
-PAPER = {regime: {"train": train, "test": test,
-                  **{summary.sharpness_tag("sharpness", eps, None, method): value
-                     for eps, value in sharpness.items() for method in METHODS}}
-         for regime, train, test, sharpness in (("SB", 99.66, 98.03, {1e-3: 1.23, 5e-4: 0.61}),
-                                                ("LB", 99.92, 97.81, {1e-3: 205.14, 5e-4: 42.90}))}
-OPTIMIZER = train_flags.OptimizerOptions("adam", (("learning_rate", 1e-3),))  # the paper's ADAM for F1
+PAPER = {regime: {"train": accuracy["train"][0], "test": accuracy["test"][0],
+                  **{summary.sharpness_tag("sharpness", eps, None, method): value[0]
+                     for eps, value in papers.KESKAR_TABLE_3["F1"][regime].items() for method in METHODS}}
+         for regime, accuracy in papers.KESKAR_TABLE_2["F1"].items()}
 
 
 def define_flags(flag_values=flags.FLAGS):
-    """large_batch's study flags and loop flags (with this benchmark's defaults), plus the timing part's own."""
+    """large_batch's study and trainer flags (with this benchmark's defaults: the paper's ADAM, lr 1e-3, for F1),
+    plus the timing part's own."""
     flags.DEFINE_enum("part", "all", ["all", "table", "timing"], "what to run", flag_values=flag_values)
     lb_main.define_study_flags(flag_values, output_dir="/tmp/large_batch_f1_bench", network="F1")
-    train_flags.define_loop_flags(flag_values, epochs=20, checkpoint_every_steps=200, log_every_steps=50, verbose=0)
+    train_flags.define_trainer_flags(flag_values, per_run=lb_main.PER_RUN, learning_rate=1e-3, epochs=20,
+                                     checkpoint_every_steps=200, log_every_steps=50, verbose=0)
     flags.DEFINE_integer("timing_examples", 60000, "examples in the timed sharpness objective", lower_bound=1,
                          flag_values=flag_values)
     flags.DEFINE_integer("timing_batch_size", 4096, "evaluation batch size of the timed objective", lower_bound=1,
                          flag_values=flag_values)
 
 
-def table(options, loop):
-    study, batches = lb_main.make_study(options, lb_main.train_settings(options, OPTIMIZER, loop),
-                                        make_strategy(num_cpu_replicas=loop.num_cpu_replicas))
+@dataclasses.dataclass(frozen=True)
+class Options:
+    part: str
+    study: lb_main.StudyOptions
+    trainer: TrainerConfig
+    num_cpu_replicas: int
+    timing_examples: int
+    timing_batch_size: int
+
+
+def options_from_flags(flag_values):
+    return Options(part=flag_values.part, study=lb_main.study_options(flag_values),
+                   trainer=train_flags.trainer_config(flag_values, per_run=lb_main.PER_RUN),
+                   num_cpu_replicas=flag_values.num_cpu_replicas, timing_examples=flag_values.timing_examples,
+                   timing_batch_size=flag_values.timing_batch_size)
+
+
+def table(options, trainer_config, num_cpu_replicas):
+    study, batches = lb_main.make_study(options, trainer_config, make_strategy(num_cpu_replicas=num_cpu_replicas))
     splits = study.splits
     start = time.perf_counter()
     result = sb_vs_lb.run(study, batches, trials=options.trials)
@@ -119,11 +136,11 @@ def timing(options, num_examples, batch_size):
 def main(argv):
     cli.no_arguments(argv)
     logging.set_verbosity(logging.WARNING)
-    options = lb_main.study_options(FLAGS)
-    if FLAGS.part in ("all", "timing"):
-        timing(options, FLAGS.timing_examples, FLAGS.timing_batch_size)
-    if FLAGS.part in ("all", "table"):
-        table(options, train_flags.loop_options(FLAGS))
+    options = options_from_flags(flags.FLAGS)
+    if options.part in ("all", "timing"):
+        timing(options.study, options.timing_examples, options.timing_batch_size)
+    if options.part in ("all", "table"):
+        table(options.study, options.trainer, options.num_cpu_replicas)
 
 
 if __name__ == "__main__":

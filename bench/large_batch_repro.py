@@ -14,47 +14,90 @@ the targets (LB/SB sharpness >= 10x; SB test accuracy above LB by more than the 
 Resumable: rerun the same command after a kill (finished runs and measurements are reused; a run is named by its
 batch size and seed only, so runs trained by ``large_batch`` into the same directory are reused too).
 """
+import dataclasses
 import os
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-FLAGS = flags.FLAGS
-flags.DEFINE_enum("network", "F1", ["F1", "C1"], "F1 on MNIST or C1 on CIFAR-10")
-flags.DEFINE_string("data_path", None, "MNIST .npz / idx directory or CIFAR-10 pickle directory "
-                    "(default: ../shared/data/mnist/mnist.npz or ../shared/data/cifar10/cifar-10-batches-py)")
-flags.DEFINE_string("output_dir", None, "runs, measurements and JSON (default /tmp/lb_repro/<network>)")
-flags.DEFINE_integer("trials", 3, "trials per regime (seeds 0..N-1)")
-flags.DEFINE_integer("epochs", 10, "epoch budget per run")
-flags.DEFINE_integer("patience", 3, "stop after this many epochs without training-loss improvement")
-flags.DEFINE_integer("sharpness_examples", 10000, "training examples in the sharpness objective (0 = all)")
-flags.DEFINE_integer("sharpness_iterations", 10, "L-BFGS-B iterations (the paper's 10)")
-flags.DEFINE_list("subspace_dims", ["full", "100"], "full space (Table 3) and/or p of a random subspace (Table 4)")
-flags.DEFINE_list("epsilons", ["1e-3", "5e-4"], "box sizes (the paper's two)")
-flags.DEFINE_list("methods", ["default", "paper"], "sharpness maximisers, each reported")
-flags.DEFINE_integer("max_evaluations", 40, "evaluation budget of the 'default' maximiser")
-flags.DEFINE_enum("sharpness_batchnorm", "batch", ["batch", "inference"], "BatchNorm in the sharpness objective: "
-                  "'batch' statistics as the authors' Keras code (BatchNormalization(mode=2)), or 'inference' "
-                  "(moving statistics recalibrated on the training set, the study's default)")
+from nli_app import cli, papers  # noqa: E402
+from nli_app.large_batch import main as lb_main  # noqa: E402
+from nli_app.train import flags as train_flags  # noqa: E402
+from nli_app.train.trainer import TrainerConfig  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 DATA = {"F1": os.path.join(SHARED, "mnist", "mnist.npz"), "C1": os.path.join(SHARED, "cifar10", "cifar-10-batches-py")}
-# Keskar et al. 2017, Tables 2 (accuracy %), 3 (full space) and 4 (random 100-dimensional subspace): (mean, std).
-PAPER = {
-    "F1": {"SB": {"train": (99.66, 0.05), "test": (98.03, 0.07), "eps=0.001/full": (1.23, 0.83),
-                  "eps=0.0005/full": (0.61, 0.27), "eps=0.001/p=100": (0.11, 0.00), "eps=0.0005/p=100": (0.05, 0.00)},
-           "LB": {"train": (99.92, 0.01), "test": (97.81, 0.07), "eps=0.001/full": (205.14, 69.52),
-                  "eps=0.0005/full": (42.90, 17.14), "eps=0.001/p=100": (9.22, 0.56),
-                  "eps=0.0005/p=100": (9.17, 0.14)}},
-    "C1": {"SB": {"train": (99.89, 0.02), "test": (80.04, 0.12), "eps=0.001/full": (28.58, 3.13),
-                  "eps=0.0005/full": (7.08, 0.88), "eps=0.001/p=100": (2.18, 0.23), "eps=0.0005/p=100": (0.71, 0.15)},
-           "LB": {"train": (99.66, 0.2), "test": (77.26, 0.42), "eps=0.001/full": (707.23, 43.04),
-                  "eps=0.0005/full": (227.31, 23.23), "eps=0.001/p=100": (137.25, 21.60),
-                  "eps=0.0005/p=100": (29.50, 7.48)}},
-}
+
+
+def define_flags(flag_values=flags.FLAGS):
+    """The reproduction's own flags and the trainer flags (the paper's ADAM, lr 1e-3, for F1 and C1)."""
+    define = dict(flag_values=flag_values)
+    flags.DEFINE_enum("network", "F1", ["F1", "C1"], "F1 on MNIST or C1 on CIFAR-10", **define)
+    flags.DEFINE_string("data_path", None, "MNIST .npz / idx directory or CIFAR-10 pickle directory "
+                        "(default: ../shared/data/mnist/mnist.npz or ../shared/data/cifar10/cifar-10-batches-py)",
+                        **define)
+    flags.DEFINE_string("output_dir", None, "runs, measurements and JSON (default /tmp/lb_repro/<network>)", **define)
+    flags.DEFINE_integer("trials", 3, "trials per regime (seeds 0..N-1)", **define)
+    flags.DEFINE_integer("patience", 3, "stop after this many epochs without training-loss improvement", **define)
+    flags.DEFINE_integer("sharpness_examples", 10000, "training examples in the sharpness objective (0 = all)",
+                         **define)
+    flags.DEFINE_integer("sharpness_iterations", 10, "L-BFGS-B iterations (the paper's 10)", **define)
+    flags.DEFINE_list("subspace_dims", ["full", "100"], "full space (Table 3) and/or p of a random subspace "
+                      "(Table 4)", **define)
+    flags.DEFINE_list("epsilons", ["1e-3", "5e-4"], "box sizes (the paper's two)", **define)
+    flags.DEFINE_list("methods", ["default", "paper"], "sharpness maximisers, each reported", **define)
+    flags.DEFINE_integer("max_evaluations", 40, "evaluation budget of the 'default' maximiser", **define)
+    flags.DEFINE_enum("sharpness_batchnorm", "batch", ["batch", "inference"], "BatchNorm in the sharpness "
+                      "objective: 'batch' statistics as the authors' Keras code (BatchNormalization(mode=2)), or "
+                      "'inference' (moving statistics recalibrated on the training set, the study's default)",
+                      **define)
+    train_flags.define_trainer_flags(flag_values, per_run=lb_main.PER_RUN, learning_rate=1e-3, epochs=10,
+                                     log_every_steps=50, verbose=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    network: str
+    data_path: str
+    output_dir: str
+    trials: int
+    patience: int
+    sharpness: object  # study.SharpnessSettings
+    trainer: TrainerConfig
+    num_cpu_replicas: int
+
+
+def options_from_flags(flag_values):
+    from nli_app.large_batch.study import SharpnessSettings  # pylint: disable=import-outside-toplevel
+    network = flag_values.network
+    return Options(
+        network=network, data_path=flag_values.data_path or DATA[network],
+        output_dir=flag_values.output_dir or f"/tmp/lb_repro/{network.lower()}", trials=flag_values.trials,
+        patience=flag_values.patience,
+        sharpness=SharpnessSettings(epsilons=tuple(float(e) for e in flag_values.epsilons),
+                                    methods=tuple(flag_values.methods), max_evaluations=flag_values.max_evaluations,
+                                    subspace_dims=tuple(None if d == "full" else int(d)
+                                                        for d in flag_values.subspace_dims),
+                                    max_iterations=flag_values.sharpness_iterations,
+                                    num_examples=flag_values.sharpness_examples or None,
+                                    batchnorm=flag_values.sharpness_batchnorm),
+        trainer=train_flags.trainer_config(flag_values, per_run=lb_main.PER_RUN),
+        num_cpu_replicas=flag_values.num_cpu_replicas)
+
+
+def _paper(network):
+    """{"train" | "test" | "eps=<e>/<space>": (mean, std)}: Tables 2, 3 and 4 for ``network``."""
+    rows = {}
+    for regime, accuracy in papers.KESKAR_TABLE_2[network].items():
+        rows[regime] = dict(accuracy)
+        for space, dim in (("full", None), (f"p={papers.KESKAR_TABLE_4_SUBSPACE_DIM}",
+                                            papers.KESKAR_TABLE_4_SUBSPACE_DIM)):
+            for eps in (1e-3, 5e-4):
+                rows[regime][f"eps={eps:g}/{space}"] = papers.keskar_sharpness(network, regime, eps, dim)
+    return rows
 
 
 def _cell(stats, scale=1.0):
@@ -63,7 +106,7 @@ def _cell(stats, scale=1.0):
 
 def tables(network, result):
     """Markdown rows of Tables 2-4, ours (mean ± sample std over trials) next to the paper's."""
-    s, paper = result["summary"], PAPER[network]
+    s, paper = result["summary"], _paper(network)
     keys = list(s["SB"]["sharpness_by_setting"])
     lines = ["| | train % | test % | " + " | ".join(f"φ {k}" for k in keys) + " |",
              "|---|---|---|" + "---|" * len(keys)]
@@ -90,33 +133,26 @@ def tables(network, result):
 
 
 def main(argv):
-    del argv
+    cli.no_arguments(argv)
     logging.set_verbosity(logging.INFO)
+    options = options_from_flags(flags.FLAGS)
     # pylint: disable=import-outside-toplevel
     from nli_app.large_batch import cifar, mnist, sb_vs_lb
-    from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings, regime_batch_sizes
+    from nli_app.large_batch.study import Study, regime_batch_sizes
     from nli_app.train.strategy import make_strategy
     # pylint: enable=import-outside-toplevel
-    path = FLAGS.data_path or DATA[FLAGS.network]
-    splits = mnist.load(path) if FLAGS.network == "F1" else cifar.load_cifar10(path)
-    study = Study(splits, FLAGS.network, FLAGS.output_dir or f"/tmp/lb_repro/{FLAGS.network.lower()}",
-                  TrainSettings(optimizer="adam", optimizer_kwargs=(("learning_rate", 1e-3),), epochs=FLAGS.epochs,
-                                patience=FLAGS.patience, checkpoint_every_steps=100, log_every_steps=50),
-                  SharpnessSettings(epsilons=tuple(float(e) for e in FLAGS.epsilons),
-                                    methods=tuple(FLAGS.methods), max_evaluations=FLAGS.max_evaluations,
-                                    subspace_dims=tuple(None if d == "full" else int(d) for d in FLAGS.subspace_dims),
-                                    max_iterations=FLAGS.sharpness_iterations,
-                                    num_examples=FLAGS.sharpness_examples or None,
-                                    batchnorm=FLAGS.sharpness_batchnorm),
-                  strategy=make_strategy())
+    splits = mnist.load(options.data_path) if options.network == "F1" else cifar.load_cifar10(options.data_path)
+    study = Study(splits, options.network, options.output_dir, options.trainer, options.sharpness,
+                  strategy=make_strategy(num_cpu_replicas=options.num_cpu_replicas), patience=options.patience)
     batches = regime_batch_sizes(len(splits.y_train), 256, 0)
     start = time.perf_counter()
-    result = sb_vs_lb.run(study, batches, trials=FLAGS.trials)
-    print(f"\n{FLAGS.network} on {splits.source}: {len(splits.y_train)} train / {len(splits.y_test)} test, batches "
-          f"{batches}, {FLAGS.trials} trials, sharpness on {FLAGS.sharpness_examples or 'all'} training examples, "
+    result = sb_vs_lb.run(study, batches, trials=options.trials)
+    examples = options.sharpness.num_examples or "all"
+    print(f"\n{options.network} on {splits.source}: {len(splits.y_train)} train / {len(splits.y_test)} test, "
+          f"batches {batches}, {options.trials} trials, sharpness on {examples} training examples, "
           f"{(time.perf_counter() - start) / 60:.1f} min (finished runs reused)\n")
-    print(tables(FLAGS.network, result))
+    print(tables(options.network, result))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)

@@ -149,5 +149,5 @@ def test_perf_model_only_and_usage_errors(tmp_path, capsys):
 
 def test_defaults_in_help_are_the_ones_that_run():
     options = lb_main.options_from_flags(cli.parse(lb_main.define_flags, []), ["sb_vs_lb"])
-    assert (options.loop.epochs, options.loop.verbose, options.study.output_dir) == (10, 0, "runs/large_batch")
+    assert (options.trainer.epochs, options.trainer.verbose, options.study.output_dir) == (10, 0, "runs/large_batch")
     assert options.study.network == "F1" and options.study.sharpness.epsilons == (1e-3, 5e-4)

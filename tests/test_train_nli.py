@@ -30,11 +30,11 @@ def _evaluate(argv):
 def test_paper_recipe_is_the_default(tmp_path):
     options = train_nli.options_from_flags(cli.parse(train_nli.define_flags, [f"--model_dir={tmp_path}",
                                                                               "--epochs=3"]))
-    assert options.optimizer.name == "adam" and dict(options.optimizer.kwargs) == {"learning_rate": 4e-4,
-                                                                                  "global_clipnorm": 10.0}
-    assert options.batch.batch_size == 32 and options.loop.epochs == 3  # given flags win
-    assert train_nli.options_from_flags(cli.parse(train_nli.define_flags, [f"--model_dir={tmp_path}"])).loop.epochs \
-        == 20
+    config = options.trainer
+    assert config.optimizer == "adam" and config.optimizer_kwargs == {"learning_rate": 4e-4, "global_clipnorm": 10.0}
+    assert config.global_batch_size == 32 and config.epochs == 3 and config.model_dir == str(tmp_path)  # given wins
+    assert train_nli.options_from_flags(
+        cli.parse(train_nli.define_flags, [f"--model_dir={tmp_path}"])).trainer.epochs == 20
     assert (options.embedding_dim, options.hidden_units, options.dropout, options.model) == (300, 300, 0.5, "esim")
     assert os.path.exists(options.train_path) and os.path.exists(options.dev_path)
 

@@ -17,23 +17,36 @@ import os
 import numpy as np
 from absl import flags, logging
 
-from nli_app import cli
+from nli_app import cli, papers
 from nli_app.large_batch import (cifar, mnist, parametric_plots, perf_model, remedies, sb_vs_lb, sweep, timit,
                                  trajectory, warm_start)
 from nli_app.large_batch.augmentation import image_shape_of
 from nli_app.large_batch.io import atomic_json
 from nli_app.large_batch.networks import NETWORKS
-from nli_app.large_batch.study import SharpnessSettings, Study, TrainSettings, regime_batch_sizes
+from nli_app.large_batch.study import SharpnessSettings, Study, regime_batch_sizes
 from nli_app.train import flags as train_flags
 from nli_app.sharpness.box import METHODS
 from nli_app.train.strategy import make_strategy
+from nli_app.train.trainer import TrainerConfig
 
 EXPERIMENTS = ("sb_vs_lb", "parametric", "sweep", "warm_start", "trajectory", "remedies", "perf_model")
 DEFAULT_NETWORK = {"mnist": "F1", "timit": "F2", "cifar10": "C1", "cifar100": "C3"}
-PAPER = {"F1": {"SB": "train 99.66 +- 0.05%  test 98.03 +- 0.07%  sharpness eps=1e-3: 1.23 +- 0.83, "
-                      "eps=5e-4: 0.61 +- 0.27",
-                "LB": "train 99.92 +- 0.01%  test 97.81 +- 0.07%  sharpness eps=1e-3: 205.14 +- 69.52, "
-                      "eps=5e-4: 42.90 +- 17.14"}}
+# The TrainerConfig fields the study sets for every run itself (their flags say so and are refused).
+PER_RUN = {"global_batch_size": "--sb_batch_size, --lb_batch_size and the experiments' own sizes",
+           "seed": "each run's own, trial i of a regime: seed i", "model_dir": "--output_dir/runs/<run>"}
+
+
+def paper_rows(network):
+    """{regime: the paper's Table 2 and 3 values as one line} for ``network``, or None if the paper has none."""
+    if network not in papers.KESKAR_TABLE_2:
+        return None
+    rows = {}
+    for regime, accuracy in papers.KESKAR_TABLE_2[network].items():
+        sharpness = ", ".join(f"eps={eps:.0e}: {mean:.2f} +- {std:.2f}".replace("e-0", "e-")
+                              for eps, (mean, std) in papers.KESKAR_TABLE_3[network][regime].items())
+        rows[regime] = (f"train {accuracy['train'][0]:.2f} +- {accuracy['train'][1]:.2f}%  test "
+                        f"{accuracy['test'][0]:.2f} +- {accuracy['test'][1]:.2f}%  sharpness {sharpness}")
+    return rows
 
 
 def define_study_flags(flag_values=flags.FLAGS, **defaults):
@@ -83,7 +96,7 @@ def define_study_flags(flag_values=flags.FLAGS, **defaults):
 
 
 def define_flags(flag_values=flags.FLAGS):
-    """large_batch's own flags, the study group and the shared optimizer / loop groups (10 epochs, no progbar)."""
+    """large_batch's own flags, the study group and the trainer flags (10 epochs, no progress bar)."""
     define = dict(flag_values=flag_values)
     flags.DEFINE_list("experiment", [], f"experiments to run: {', '.join(EXPERIMENTS)} or 'all' (or give them as "
                       "positional arguments)", **define)
@@ -107,8 +120,7 @@ def define_flags(flag_values=flags.FLAGS):
                       **define)
     flags.DEFINE_list("perf_efficiencies", ["0.1", "0.2", "0.5", "1.0"], "perf_model (Appendix C): f_s(P) values",
                       **define)
-    train_flags.define_optimizer_flags(flag_values)
-    train_flags.define_loop_flags(flag_values, epochs=10, verbose=0)
+    train_flags.define_trainer_flags(flag_values, per_run=PER_RUN, epochs=10, verbose=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,8 +145,8 @@ class LargeBatchOptions:
     """Everything large_batch is told on its command line (defaults: ``define_flags``)."""
     experiments: tuple
     study: StudyOptions
-    optimizer: train_flags.OptimizerOptions
-    loop: train_flags.LoopOptions
+    trainer: TrainerConfig  # of every run, less the PER_RUN fields
+    num_cpu_replicas: int
     num_alphas: int
     sweep_batch_sizes: tuple
     warm_epochs: int
@@ -219,8 +231,8 @@ def options_from_flags(flag_values=flags.FLAGS, args=()):
         raise cli.UsageError(f"--remedies: unknown {unknown}; choose from {', '.join(remedies.REMEDIES)}")
     return LargeBatchOptions(
         experiments=_experiments(flag_values, args), study=study_options(flag_values),
-        optimizer=train_flags.optimizer_options(flag_values), loop=train_flags.loop_options(flag_values),
-        num_alphas=flag_values.num_alphas,
+        trainer=train_flags.trainer_config(flag_values, per_run=PER_RUN),
+        num_cpu_replicas=flag_values.num_cpu_replicas, num_alphas=flag_values.num_alphas,
         sweep_batch_sizes=cli.increasing_ints(flag_values, "sweep_batch_sizes"), warm_epochs=flag_values.warm_epochs,
         remedies=tuple(flag_values.remedies),
         remedy_settings=remedies.RemedySettings(proximal_lambda=flag_values.proximal_lambda,
@@ -242,24 +254,17 @@ def load_splits(dataset, path):
     return timit.load(path)
 
 
-def make_study(options: StudyOptions, train_settings: TrainSettings, strategy):
-    """``(study, {"SB": b_s, "LB": b_l})`` for the study group's options."""
+def make_study(options: StudyOptions, trainer_config: TrainerConfig, strategy):
+    """``(study, {"SB": b_s, "LB": b_l})`` for the study group's options, training with ``trainer_config``."""
     splits = load_splits(options.dataset, options.data_path or mnist.SAMPLE_PATH)
     splits = splits.subset(options.num_train or None, options.num_test or None)
     logging.info("%s: %d train / %d test examples of shape %s, %d classes, network %s", splits.source,
                  len(splits.y_train), len(splits.y_test), splits.input_shape, splits.num_classes, options.network)
-    study = Study(splits, options.network, options.output_dir, train_settings, options.sharpness, strategy=strategy)
+    study = Study(splits, options.network, options.output_dir, trainer_config, options.sharpness, strategy=strategy,
+                  patience=options.patience or None, recalibrate_bn=options.recalibrate_bn)
     batches = regime_batch_sizes(len(splits.y_train), options.sb_batch_size, options.lb_batch_size)
     logging.info("regimes: %s", batches)
     return study, batches
-
-
-def train_settings(options: StudyOptions, optimizer, loop):
-    """The study's TrainSettings from the study, optimizer and loop options."""
-    return TrainSettings(optimizer=optimizer.name, optimizer_kwargs=optimizer.kwargs, epochs=loop.epochs,
-                         max_steps=loop.max_steps, checkpoint_every_steps=loop.checkpoint_every_steps,
-                         log_every_steps=loop.log_every_steps, patience=options.patience or None,
-                         verbose=loop.verbose, recalibrate_bn=options.recalibrate_bn)
 
 
 def sweep_sizes(sb, lb, values):
@@ -276,7 +281,7 @@ def run_perf_model(options: LargeBatchOptions):
 def _run_experiment(name, options, study, batches):
     if name == "sb_vs_lb":
         result = sb_vs_lb.run(study, batches, trials=options.study.trials)
-        print(sb_vs_lb.format_rows(result, PAPER.get(options.study.network)))
+        print(sb_vs_lb.format_rows(result, paper_rows(options.study.network)))
     elif name == "parametric":
         result = parametric_plots.run(study, batches, num_alphas=options.num_alphas)
     elif name == "sweep":
@@ -305,9 +310,8 @@ def run_experiments(options: LargeBatchOptions):
         results["perf_model"] = run_perf_model(options)
     if not names:
         return results
-    strategy = make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)
-    study, batches = make_study(options.study, train_settings(options.study, options.optimizer, options.loop),
-                                strategy)
+    strategy = make_strategy(num_cpu_replicas=options.num_cpu_replicas)
+    study, batches = make_study(options.study, options.trainer, strategy)
     for name in names:
         logging.info("experiment %s", name)
         try:

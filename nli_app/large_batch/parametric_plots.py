@@ -17,7 +17,7 @@ def run(study, batch_sizes, num_alphas=25, paths=parametric.PATHS):
     with tb.writer(study.output_dir, "parametric", "SB_LB_seed0"):
         for path in paths:
             curve = parametric.interpolate(scratch, x_s, x_l, study.splits, alphas, path=path,
-                                           recalibrate_bn=study.train_settings.recalibrate_bn)
+                                           recalibrate_bn=study.recalibrate_bn)
             result[path] = curve
             plots.parametric(curve, study.path(f"parametric_{path}.png"),
                              title=f"{study.network}: {path} path, SB (alpha=0) to LB (alpha=1)")

@@ -19,7 +19,7 @@ from nli_app.large_batch.evaluation import evaluate, recalibrate_batchnorm
 from nli_app.large_batch.io import atomic_json, load_weights, save_weights
 from nli_app.sharpness import model_sharpness
 from nli_app.train.early_stopping import EarlyStopping
-from nli_app.train.trainer import Trainer, TrainerConfig
+from nli_app.train.trainer import Trainer
 
 
 # The layout of a run's cached measurements.json; a cache of another format (or other settings) is measured again.
@@ -43,19 +43,6 @@ class SharpnessSettings:
     dtype: str = "float32"               # the objective's float type
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    optimizer: str = "adam"
-    optimizer_kwargs: tuple = ()         # (name, value) pairs, hashable
-    epochs: int = 10
-    max_steps: int | None = None
-    checkpoint_every_steps: int = 100
-    log_every_steps: int = 20
-    verbose: int = 0                     # 1: Keras progress bar (the trainer logs steps with rates anyway)
-    recalibrate_bn: bool = True          # see evaluation.recalibrate_batchnorm
-    patience: int | None = 3             # stop when the training loss has not improved for this many epochs
-
-
 @dataclasses.dataclass
 class Run:
     """A finished training run: final weights (all model weights, BatchNorm statistics recalibrated on the training
@@ -69,14 +56,25 @@ class Run:
 
 
 class Study:
-    """Shared state of the experiments; ``train`` is resumable (see the module docstring)."""
+    """Shared state of the experiments; ``train`` is resumable (see the module docstring).
 
-    def __init__(self, splits, network, output_dir, train_settings, sharpness_settings, strategy=None):
+    Args:
+        trainer_config: the ``TrainerConfig`` of every run; each run sets its own batch size, seed, directory and
+            (warm starts) epochs.
+        patience: stop a run when the training loss has not improved for this many epochs (None: never).
+        recalibrate_bn: measure with BatchNorm statistics recomputed on the training set
+            (``evaluation.recalibrate_batchnorm``).
+    """
+
+    def __init__(self, splits, network, output_dir, trainer_config, sharpness_settings, strategy=None, patience=3,
+                 recalibrate_bn=True):
         self.splits = splits
         self.network = network
         self.output_dir = output_dir
-        self.train_settings = train_settings
+        self.trainer_config = trainer_config
         self.sharpness_settings = sharpness_settings
+        self.patience = patience
+        self.recalibrate_bn = recalibrate_bn
         self.strategy = strategy
         os.makedirs(output_dir, exist_ok=True)
 
@@ -96,7 +94,7 @@ class Study:
 
     def measurable(self, weights):
         """The weights as measured: BatchNorm statistics recalibrated on the training set (unless disabled)."""
-        if not self.train_settings.recalibrate_bn:
+        if not self.recalibrate_bn:
             return weights
         return recalibrate_batchnorm(self.scratch_model(weights), self.splits.x_train).get_weights()
 
@@ -117,12 +115,8 @@ class Study:
             with open(history_path) as f:
                 history = json.load(f)
             return Run(name, batch_size, seed, load_weights(weights_path), history, directory)
-        s = self.train_settings
-        config = TrainerConfig(optimizer=s.optimizer, optimizer_kwargs=dict(s.optimizer_kwargs),
-                               global_batch_size=int(batch_size), epochs=int(epochs or s.epochs),
-                               max_steps=s.max_steps, seed=seed, shuffle=True, model_dir=directory,
-                               checkpoint_every_steps=s.checkpoint_every_steps, log_every_steps=s.log_every_steps,
-                               verbose=s.verbose)
+        config = dataclasses.replace(self.trainer_config, global_batch_size=int(batch_size), seed=seed,
+                                     model_dir=directory, epochs=int(epochs or self.trainer_config.epochs))
 
         def build_model():
             model = self.build(seed)
@@ -136,8 +130,8 @@ class Study:
             kwargs["batch_fn"] = batch_fn
         trainer = cls(build_model, config, strategy=self.strategy, **kwargs)
         callbacks = list(callbacks)
-        if s.patience:
-            callbacks.append(loss_plateau_stop(s.patience))
+        if self.patience:
+            callbacks.append(loss_plateau_stop(self.patience))
         logging.info("run %s: training %s, batch %d, seed %d, %s", name, self.network, batch_size, seed,
                      "warm start" if initial_weights is not None else "fresh start")
         # The trainer's batch_fn also batches validation data, so runs with a custom one (augmentation, repeated

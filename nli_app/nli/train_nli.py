@@ -43,16 +43,13 @@ from nli_app.train.plateau import ReduceOnPlateau
 from nli_app.train.strategy import make_strategy
 from nli_app.train.trainer import Trainer, TrainerConfig
 
-# The paper's recipe (Chen et al. 2017, Sec. 4) as the defaults of the shared trainer flags.
-PAPER_RECIPE = dict(optimizer=dict(optimizer="adam", learning_rate=4e-4, global_clipnorm=10.0),
-                    loop=dict(epochs=20), batch=dict(batch_size=32))
+# The paper's recipe (Chen et al. 2017, Sec. 4) as the defaults of the trainer flags.
+PAPER_RECIPE = dict(optimizer="adam", learning_rate=4e-4, global_clipnorm=10.0, epochs=20, batch_size=32)
 
 
 def define_flags(flag_values=flags.FLAGS):
-    """train_nli's own flags and the shared trainer groups with the paper's recipe as defaults."""
+    """train_nli's own flags and the trainer flags with the paper's recipe as defaults (--model_dir required)."""
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("model_dir", None, "where the model, checkpoints (resume), logs and results go (required)",
-                        **define)
     flags.DEFINE_enum("model", "esim", sorted(models.MODELS), "which NLI model (see nli_app.nli.models)", **define)
     flags.DEFINE_list("members", [], "for --model=him / esim_fulltree: trained member model directories", **define)
     flags.DEFINE_string("train_path", snli.sample_path("train"), "SNLI .jsonl or .txt training file", **define)
@@ -81,15 +78,12 @@ def define_flags(flag_values=flags.FLAGS):
                       "length-bucket boundaries (token ids incl. _BOS_/_EOS_); empty: plain padded batches", **define)
     flags.DEFINE_integer("num_heatmaps", 3, "dev pairs rendered as attention / gate-norm heat maps (ESIM)",
                          lower_bound=0, **define)
-    train_flags.define_optimizer_flags(flag_values, **PAPER_RECIPE["optimizer"])
-    train_flags.define_loop_flags(flag_values, **PAPER_RECIPE["loop"])
-    train_flags.define_batch_flags(flag_values, **PAPER_RECIPE["batch"])
+    train_flags.define_trainer_flags(flag_values, **PAPER_RECIPE)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainNliOptions:
     """Everything train_nli is told on its command line (defaults: ``define_flags``, shown by ``--help``)."""
-    model_dir: str
     model: str
     members: tuple
     train_path: str
@@ -109,9 +103,8 @@ class TrainNliOptions:
     early_stopping_patience: int
     bucket_boundaries: tuple
     num_heatmaps: int
-    optimizer: train_flags.OptimizerOptions
-    loop: train_flags.LoopOptions
-    batch: train_flags.BatchOptions
+    trainer: TrainerConfig  # its model_dir: where everything goes
+    num_cpu_replicas: int
 
 
 def options_from_flags(flag_values=flags.FLAGS):
@@ -137,7 +130,7 @@ def options_from_flags(flag_values=flags.FLAGS):
     if unknown:
         raise cli.UsageError(f"--ablation: unknown {unknown}; choose from {', '.join(esim.ABLATIONS)}")
     return TrainNliOptions(
-        model_dir=flag_values.model_dir, model=flag_values.model, members=tuple(flag_values.members),
+        model=flag_values.model, members=tuple(flag_values.members),
         train_path=flag_values.train_path, dev_path=flag_values.dev_path, test_path=flag_values.test_path,
         train_limit=flag_values.train_limit, glove_path=flag_values.glove_path,
         glove=flag_values.glove, vocab_min_count=flag_values.vocab_min_count, max_vocab_size=flag_values.max_vocab_size,
@@ -146,8 +139,7 @@ def options_from_flags(flag_values=flags.FLAGS):
         plateau_patience=flag_values.plateau_patience, early_stopping_patience=flag_values.early_stopping_patience,
         bucket_boundaries=cli.increasing_ints(flag_values, "bucket_boundaries"),
         num_heatmaps=flag_values.num_heatmaps,
-        optimizer=train_flags.optimizer_options(flag_values), loop=train_flags.loop_options(flag_values),
-        batch=train_flags.batch_options(flag_values))
+        trainer=train_flags.trainer_config(flag_values), num_cpu_replicas=flag_values.num_cpu_replicas)
 
 
 def _read(path, what, spec, limit=None):
@@ -160,12 +152,12 @@ def _read(path, what, spec, limit=None):
 
 
 def _vocabulary(options, train):
-    path = os.path.join(options.model_dir, models.VOCAB_FILE)
+    path = os.path.join(options.trainer.model_dir, models.VOCAB_FILE)
     if os.path.exists(path):  # resuming: the checkpoint's embedding rows follow this vocabulary
         return vocab_lib.Vocabulary.load(path)
     vocabulary = vocab_lib.Vocabulary.from_examples(train.examples, min_count=options.vocab_min_count,
                                                     max_size=options.max_vocab_size)
-    os.makedirs(options.model_dir, exist_ok=True)
+    os.makedirs(options.trainer.model_dir, exist_ok=True)
     vocabulary.save(path)
     return vocabulary
 
@@ -175,13 +167,13 @@ def _embeddings(options, vocabulary):
         return None
     start = time.perf_counter()
     if options.glove:
-        matrix, found = glove.load_packaged_glove(options.glove, vocabulary, seed=options.batch.seed)
+        matrix, found = glove.load_packaged_glove(options.glove, vocabulary, seed=options.trainer.seed)
         if matrix.shape[1] != options.embedding_dim:
             raise cli.UsageError(f"--glove={options.glove} has {matrix.shape[1]}-d vectors: use "
                                  f"--embedding_dim={matrix.shape[1]} (got {options.embedding_dim})")
     else:
         matrix, found = glove.load_glove(options.glove_path, vocabulary, dim=options.embedding_dim,
-                                         seed=options.batch.seed)
+                                         seed=options.trainer.seed)
     logging.info("GloVe: %d of %d vocabulary words found in %s (%.1f s)", found, len(vocabulary),
                  options.glove or options.glove_path, time.perf_counter() - start)
     return matrix
@@ -202,13 +194,13 @@ def _evaluate_splits(options, model, splits, vocabulary, spec):
     results = {}
     for name, split in splits.items():
         data = dataset_lib.make_dataset(split.examples, vocabulary, spec.with_trees, spec.tree_kind)
-        results[name] = dict(evaluation.evaluate(model, batch_fn(data, options.batch.eval_batch_size or 128)),
+        results[name] = dict(evaluation.evaluate(model, batch_fn(data, options.trainer.evaluation_batch_size)),
                              path=split.path, num_dropped=split.num_dropped)
     return results
 
 
 def _report(options, model, vocabulary, results, extra, dev):
-    model_dir = options.model_dir
+    model_dir = options.trainer.model_dir
     for name, result in results.items():
         print(f"{name} accuracy: {result['accuracy']:.4f} ({result['num_examples']} pairs)")
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs", "results"))
@@ -251,7 +243,7 @@ def _assemble_ensemble(options, spec):
     results = _evaluate_splits(options, model, splits, vocabulary, spec)
     config = dict(model=options.model, builder_kwargs={}, with_trees=spec.with_trees, tree_kind=spec.tree_kind,
                   members=[os.path.abspath(d) for d in options.members])
-    models.save(options.model_dir, model, vocabulary, config)
+    models.save(options.trainer.model_dir, model, vocabulary, config)
     _report(options, model, vocabulary, results, {"members": config["members"]}, splits["dev"])
     return results
 
@@ -260,11 +252,11 @@ def train_and_evaluate(options: TrainNliOptions):
     """The binary's work; returns the train/dev/test results."""
     spec = models.get(options.model)
     if spec.ensemble:
-        make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)  # the logical devices, before any op
+        make_strategy(num_cpu_replicas=options.num_cpu_replicas)  # the logical devices, before any op
         return _assemble_ensemble(options, spec)
     train = _read(options.train_path, "train", spec, options.train_limit)  # bad data fails before TensorFlow work
     splits = _splits(options, spec, train)
-    strategy = make_strategy(num_cpu_replicas=options.loop.num_cpu_replicas)  # before any TensorFlow op
+    strategy = make_strategy(num_cpu_replicas=options.num_cpu_replicas)  # before any TensorFlow op
     vocabulary = _vocabulary(options, train)
     embeddings = _embeddings(options, vocabulary)
     kwargs = builder_kwargs(options, vocabulary)
@@ -272,9 +264,7 @@ def train_and_evaluate(options: TrainNliOptions):
     def build_model():
         return spec.build(**kwargs, embeddings=embeddings)
 
-    config = TrainerConfig(**train_flags.trainer_config_kwargs(options.optimizer, options.loop, options.batch),
-                           model_dir=options.model_dir)
-    trainer = Trainer(build_model, config, strategy=strategy, loss=keras.losses.SparseCategoricalCrossentropy(),
+    trainer = Trainer(build_model, options.trainer, strategy=strategy, loss=keras.losses.SparseCategoricalCrossentropy(),
                       metrics=("accuracy",), batch_fn=dataset_lib.bucket_batch_fn(options.bucket_boundaries),
                       predict_fn=sorted_inference.predict)
     plateau = ReduceOnPlateau("val_accuracy", factor=0.5, patience=options.plateau_patience,
@@ -287,14 +277,14 @@ def train_and_evaluate(options: TrainNliOptions):
         history = trainer.fit(make(train), validation_data=make(splits["dev"]), callbacks=[plateau, stopping])
     except KeyboardInterrupt:
         raise cli.Interrupted(f"at step {int(trainer.optimizer.iterations.numpy())} (checkpoints in "
-                              f"{os.path.join(options.model_dir, 'checkpoints')})") from None
+                              f"{os.path.join(options.trainer.model_dir, 'checkpoints')})") from None
     if stopping.snapshot.restore():  # the best-dev weights, as the paper selects its model on dev
         logging.info("kept the weights of the best dev accuracy %.4f", float(stopping.monitor.best.numpy()))
     results = _evaluate_splits(options, trainer.model, splits, vocabulary, spec)
     saved_config = dict(model=options.model, builder_kwargs=kwargs, with_trees=spec.with_trees,
                         tree_kind=spec.tree_kind, glove_path=options.glove_path, glove=options.glove,
                         members=[])
-    models.save(options.model_dir, trainer.model, vocabulary, saved_config)
+    models.save(options.trainer.model_dir, trainer.model, vocabulary, saved_config)
     _report(options, trainer.model, vocabulary, results, {"history": history}, splits["dev"])
     return results
 

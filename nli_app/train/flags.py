@@ -1,21 +1,23 @@
-"""The training flags the training binaries share, as groups that a binary adds with its own defaults.
-
-Each group is a function that defines its flags on ``flag_values`` (keyword arguments override single defaults,
-so a binary's ``--help`` shows the values it really runs with) and has a reader that turns them into frozen
-options, raising ``nli_app.cli.UsageError`` for values absl cannot check itself::
+"""The trainer's command line: one flag per ``TrainerConfig`` field, defined here once and read once into a
+``TrainerConfig`` that every training binary uses as it is::
 
     def define_flags(flag_values=flags.FLAGS):
-        train_flags.define_optimizer_flags(flag_values, learning_rate=4e-4, global_clipnorm=10.0)
-        train_flags.define_loop_flags(flag_values, epochs=20)
-        train_flags.define_batch_flags(flag_values)
+        train_flags.define_trainer_flags(flag_values, learning_rate=4e-4, global_clipnorm=10.0, epochs=20)
 
-    optimizer = train_flags.optimizer_options(flag_values)   # OptimizerOptions: name, kwargs
-    loop = train_flags.loop_options(flag_values)              # LoopOptions: epochs, max_steps, ...
-    batch = train_flags.batch_options(flag_values)            # BatchOptions: batch_size, seed, ...
-    config = TrainerConfig(**train_flags.trainer_config_kwargs(optimizer, loop, batch), model_dir=...)
+    config = train_flags.trainer_config(flag_values)           # a TrainerConfig; UsageError names the flag
+    strategy = make_strategy(num_cpu_replicas=flag_values.num_cpu_replicas)
 
-``train_nli`` uses all three groups; ``large_batch`` the optimizer and loop groups (it sets batch sizes and
-seeds per experiment).
+Defaults have one rule: a flag's default is its field's default in ``TrainerConfig``, unless the binary names
+another in ``define_trainer_flags`` (then ``--help`` shows the one that runs). ``--batch_size=0`` and
+``--checkpoint_every_steps=0`` stand for the field's None. ``optimizer_kwargs`` is the one field with several
+flags: ``--optimizer_args`` (any constructor argument) and the three everybody sets, ``--learning_rate``,
+``--clipnorm``, ``--global_clipnorm``. ``--num_cpu_replicas`` (the strategy's) comes with the group.
+
+A binary that sets a field itself for every run (``large_batch``: the batch size of each regime, the seed of each
+trial, a directory per run) passes ``per_run={field: how}`` to both functions: the flag's help says how, and giving
+the flag is a usage error rather than silently ignored. Experiment-specific settings are the binary's own flags.
+
+Adding a trainer option: a field in ``TrainerConfig`` and its flag in ``FIELDS``.
 """
 import dataclasses
 import inspect
@@ -25,80 +27,16 @@ from absl import flags
 
 import optimizers
 from nli_app import cli
+from nli_app.train.trainer import TrainerConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class OptimizerOptions:
-    """--optimizer and its constructor arguments (--learning_rate, --clipnorm, --global_clipnorm, --optimizer_args)."""
-    name: str = "adam"
-    kwargs: tuple = ()  # sorted (argument, value) pairs: hashable, and a dict with dict(kwargs)
-
-
-@dataclasses.dataclass(frozen=True)
-class LoopOptions:
-    """How long to train, how often to checkpoint and log, on how many CPU replicas."""
-    epochs: int = 1
-    max_steps: int | None = None
-    checkpoint_every_steps: int | None = 100
-    log_every_steps: int = 10
-    num_cpu_replicas: int = 0
-    verbose: int = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchOptions:
-    """Batch sizes, the seed and the data order."""
-    batch_size: int | None = 32  # None: the whole training set per step
-    eval_batch_size: int | None = None
-    seed: int = 0
-    shuffle: bool = True
-    deterministic: bool = False
-
-
-def define_optimizer_flags(flag_values=flags.FLAGS, **defaults):
-    """--optimizer, --learning_rate, --optimizer_args, --clipnorm, --global_clipnorm."""
-    cli.define_group(flag_values, defaults, [
-        (flags.DEFINE_enum, "optimizer", "adam", "optimizer (optimizers.get; case-insensitive)",
-         dict(enum_values=list(optimizers.OPTIMIZERS), case_sensitive=False)),
-        (flags.DEFINE_float, "learning_rate", None, "learning rate eta (none: the optimizer's own default)",
-         dict(lower_bound=0.0)),
-        (flags.DEFINE_list, "optimizer_args", [],
-         "further optimizer constructor arguments as key=value pairs, e.g. beta_1=0.9,epsilon=1e-7", {}),
-        (flags.DEFINE_float, "clipnorm", None, "clip each gradient tensor to this norm", dict(lower_bound=0.0)),
-        (flags.DEFINE_float, "global_clipnorm", None, "clip all gradients jointly to this global norm",
-         dict(lower_bound=0.0)),
-    ])
-
-
-def define_loop_flags(flag_values=flags.FLAGS, **defaults):
-    """--epochs, --max_steps, --checkpoint_every_steps, --log_every_steps, --num_cpu_replicas, --verbose."""
-    cli.define_group(flag_values, defaults, [
-        (flags.DEFINE_integer, "epochs", 1, "passes over the training data", dict(lower_bound=0)),
-        (flags.DEFINE_integer, "max_steps", None, "stop after this many steps in total (none: no limit)",
-         dict(lower_bound=0)),
-        (flags.DEFINE_integer, "checkpoint_every_steps", 100,
-         "checkpoint every this many steps (0: epoch ends only); a rerun resumes from the last checkpoint",
-         dict(lower_bound=0)),
-        (flags.DEFINE_integer, "log_every_steps", 10, "TensorBoard / log interval in steps", dict(lower_bound=1)),
-        (flags.DEFINE_integer, "num_cpu_replicas", 0,
-         "run N data-parallel replicas on N logical CPU devices (0: all local GPUs, or the CPU; TF_CONFIG with "
-         "several workers selects MultiWorkerMirroredStrategy)", dict(lower_bound=0)),
-        (flags.DEFINE_integer, "verbose", 1, "1: Keras progress bar; 0: log lines only",
-         dict(lower_bound=0, upper_bound=1)),
-    ])
-
-
-def define_batch_flags(flag_values=flags.FLAGS, **defaults):
-    """--batch_size, --eval_batch_size, --seed, --shuffle, --deterministic."""
-    cli.define_group(flag_values, defaults, [
-        (flags.DEFINE_integer, "batch_size", 32, "global batch size over all replicas; 0 = the whole training set "
-         "(batch gradient descent), 1 = stochastic gradient descent", dict(lower_bound=0)),
-        (flags.DEFINE_integer, "eval_batch_size", None, "batch size of evaluation (none: --batch_size, or 128)",
-         dict(lower_bound=1)),
-        (flags.DEFINE_integer, "seed", 0, "random seed of initialisation, dropout and the data order", {}),
-        (flags.DEFINE_boolean, "shuffle", True, "reshuffle the training data every epoch", {}),
-        (flags.DEFINE_boolean, "deterministic", False, "turn on TensorFlow op determinism (GPUs)", {}),
-    ])
+class Flag:
+    """One absl flag: ``define(name=name, default=..., help=help, **extra)``."""
+    define: object
+    name: str
+    help: str
+    extra: dict = dataclasses.field(default_factory=dict)
 
 
 def _number(text):
@@ -118,8 +56,9 @@ def _accepted_arguments(optimizer_class):
     return names - {"self"}
 
 
-def optimizer_options(flag_values=flags.FLAGS):
-    """OptimizerOptions from the optimizer group; UsageError for a malformed or unknown --optimizer_args entry."""
+def _optimizer_kwargs(flag_values):
+    """--optimizer_args plus --learning_rate / --clipnorm / --global_clipnorm; UsageError for a malformed or
+    unknown --optimizer_args entry."""
     name = flag_values.optimizer.lower()
     accepted = _accepted_arguments(optimizers.OPTIMIZERS[name])
     kwargs = {}
@@ -135,25 +74,99 @@ def optimizer_options(flag_values=flags.FLAGS):
     for flag in ("learning_rate", "clipnorm", "global_clipnorm"):
         if flag_values[flag].value is not None:
             kwargs[flag] = flag_values[flag].value
-    return OptimizerOptions(name=name, kwargs=tuple(sorted(kwargs.items())))
+    return kwargs
 
 
-def loop_options(flag_values=flags.FLAGS):
-    return LoopOptions(epochs=flag_values.epochs, max_steps=flag_values.max_steps,
-                       checkpoint_every_steps=flag_values.checkpoint_every_steps or None,
-                       log_every_steps=flag_values.log_every_steps, num_cpu_replicas=flag_values.num_cpu_replicas,
-                       verbose=flag_values.verbose)
+_OPTIMIZER = Flag(flags.DEFINE_enum, "optimizer", "optimizer (optimizers.get; case-insensitive)",
+                  dict(enum_values=list(optimizers.OPTIMIZERS), case_sensitive=False))
+_OPTIMIZER_KWARGS = (
+    Flag(flags.DEFINE_float, "learning_rate", "learning rate eta (none: the optimizer's own default)",
+         dict(lower_bound=0.0)),
+    Flag(flags.DEFINE_list, "optimizer_args", "further optimizer constructor arguments as key=value pairs, e.g. "
+         "beta_1=0.9,epsilon=1e-7"),
+    Flag(flags.DEFINE_float, "clipnorm", "clip each gradient tensor to this norm", dict(lower_bound=0.0)),
+    Flag(flags.DEFINE_float, "global_clipnorm", "clip all gradients jointly to this global norm",
+         dict(lower_bound=0.0)),
+)
+_OPTIMIZER_KWARGS_DEFAULTS = {"optimizer_args": []}  # the others: None (the optimizer's own default)
 
 
-def batch_options(flag_values=flags.FLAGS):
-    return BatchOptions(batch_size=flag_values.batch_size or None, eval_batch_size=flag_values.eval_batch_size,
-                        seed=flag_values.seed, shuffle=flag_values.shuffle, deterministic=flag_values.deterministic)
+# TrainerConfig field -> the flags that set it.
+FIELDS = {
+    "optimizer": (_OPTIMIZER,),
+    "optimizer_kwargs": _OPTIMIZER_KWARGS,
+    "global_batch_size": (Flag(flags.DEFINE_integer, "batch_size", "global batch size over all replicas; 0 = the "
+                               "whole training set (batch gradient descent), 1 = stochastic gradient descent",
+                               dict(lower_bound=0)),),
+    "epochs": (Flag(flags.DEFINE_integer, "epochs", "passes over the training data", dict(lower_bound=0)),),
+    "max_steps": (Flag(flags.DEFINE_integer, "max_steps", "stop after this many steps in total (none: no limit)",
+                       dict(lower_bound=0)),),
+    "seed": (Flag(flags.DEFINE_integer, "seed", "random seed of initialisation, dropout and the data order"),),
+    "shuffle": (Flag(flags.DEFINE_boolean, "shuffle", "reshuffle the training data every epoch"),),
+    "model_dir": (Flag(flags.DEFINE_string, "model_dir", "where checkpoints (a rerun resumes from them), "
+                       "TensorBoard logs and results go"),),
+    "checkpoint_every_steps": (Flag(flags.DEFINE_integer, "checkpoint_every_steps", "checkpoint every this many "
+                                    "steps (0: epoch ends only); a rerun resumes from the last checkpoint",
+                                    dict(lower_bound=0)),),
+    "log_every_steps": (Flag(flags.DEFINE_integer, "log_every_steps", "TensorBoard / log interval in steps",
+                             dict(lower_bound=1)),),
+    "eval_batch_size": (Flag(flags.DEFINE_integer, "eval_batch_size", "batch size of evaluation and prediction "
+                             "(none: --batch_size, or 256 when that is the whole training set)",
+                             dict(lower_bound=1)),),
+    "verbose": (Flag(flags.DEFINE_integer, "verbose", "1: Keras progress bar; 0: log lines only",
+                     dict(lower_bound=0, upper_bound=1)),),
+    "deterministic": (Flag(flags.DEFINE_boolean, "deterministic", "turn on TensorFlow op determinism (GPUs)"),),
+    "max_checkpoints_to_keep": (Flag(flags.DEFINE_integer, "max_checkpoints_to_keep",
+                                     "checkpoints kept in --model_dir/checkpoints", dict(lower_bound=1)),),
+}
+_ZERO_IS_NONE = ("global_batch_size", "checkpoint_every_steps")  # the flag's 0 is the field's None
+_READERS = {"optimizer": lambda flag_values: flag_values.optimizer.lower(), "optimizer_kwargs": _optimizer_kwargs}
+
+NUM_CPU_REPLICAS = Flag(flags.DEFINE_integer, "num_cpu_replicas", "run N data-parallel replicas on N logical CPU "
+                        "devices (0: all local GPUs, or the CPU; TF_CONFIG with several workers selects "
+                        "MultiWorkerMirroredStrategy)", dict(lower_bound=0))
 
 
-def trainer_config_kwargs(optimizer: OptimizerOptions, loop: LoopOptions, batch: BatchOptions):
-    """Keyword arguments of ``nli_app.train.trainer.TrainerConfig`` for the three groups' options."""
-    return dict(optimizer=optimizer.name, optimizer_kwargs=dict(optimizer.kwargs),
-                global_batch_size=batch.batch_size, eval_batch_size=batch.eval_batch_size, epochs=loop.epochs,
-                max_steps=loop.max_steps, seed=batch.seed, shuffle=batch.shuffle, deterministic=batch.deterministic,
-                checkpoint_every_steps=loop.checkpoint_every_steps, log_every_steps=loop.log_every_steps,
-                verbose=loop.verbose)
+def _field_defaults():
+    """Each single flag's default: its field's default in TrainerConfig (0 for a zero-is-none field's None)."""
+    config = TrainerConfig()
+    defaults = dict(_OPTIMIZER_KWARGS_DEFAULTS, num_cpu_replicas=0)
+    for field, field_flags in FIELDS.items():
+        if len(field_flags) == 1:
+            value = getattr(config, field)
+            defaults[field_flags[0].name] = 0 if value is None and field in _ZERO_IS_NONE else value
+    return defaults
+
+
+def _read(flag_values, field):
+    if field in _READERS:
+        return _READERS[field](flag_values)
+    value = flag_values[FIELDS[field][0].name].value
+    return (value or None) if field in _ZERO_IS_NONE else value
+
+
+def flag_names(field):
+    """The flags of TrainerConfig field ``field``."""
+    return [flag.name for flag in FIELDS[field]]
+
+
+def define_trainer_flags(flag_values=flags.FLAGS, per_run=None, **defaults):
+    """Defines every trainer flag (and --num_cpu_replicas) on ``flag_values``; ``defaults`` (by flag name) override
+    the fields' defaults; ``per_run`` ({field: how the binary sets it}) marks fields the binary sets per run."""
+    per_run = per_run or {}
+    notes = {name: how for field, how in per_run.items() for name in flag_names(field)}
+    definitions = [(flag.define, flag.name, None, flag.help + (f" (set per run here: {notes[flag.name]})"
+                                                               if flag.name in notes else ""), flag.extra)
+                   for field_flags in FIELDS.values() for flag in field_flags] + [
+        (NUM_CPU_REPLICAS.define, NUM_CPU_REPLICAS.name, None, NUM_CPU_REPLICAS.help, NUM_CPU_REPLICAS.extra)]
+    cli.define_group(flag_values, {**_field_defaults(), **defaults}, definitions)
+
+
+def trainer_config(flag_values=flags.FLAGS, per_run=None):
+    """The TrainerConfig of the parsed trainer flags; UsageError for a bad --optimizer_args or a flag of a field the
+    binary sets per run (``per_run`` as given to ``define_trainer_flags``)."""
+    for field in per_run or {}:
+        for name in flag_names(field):
+            if flag_values[name].present:
+                raise cli.UsageError(f"--{name}: set per run here ({per_run[field]}); do not give it")
+    return TrainerConfig(**{field: _read(flag_values, field) for field in FIELDS})

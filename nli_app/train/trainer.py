@@ -55,7 +55,7 @@ _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
 
 @dataclasses.dataclass
 class TrainerConfig:
-    """What to train with; every field has a flag in ``nli_app.train.flags``.
+    """What to train with; every field has its flag in ``nli_app.train.flags`` (with this default).
 
     Attributes:
         optimizer: a name for ``optimizers.get`` or a zero-argument factory returning a Keras optimizer (called
@@ -69,7 +69,7 @@ class TrainerConfig:
         model_dir: where checkpoints, TensorBoard logs and ``history.json`` go; None = nothing is written.
         checkpoint_every_steps: also checkpoint every this many steps (epoch ends and the last step always are).
         log_every_steps: TensorBoard / absl logging interval in steps.
-        eval_batch_size: batch size of evaluate / predict / validation; None = global_batch_size (or 256).
+        eval_batch_size: batch size of evaluate / predict / validation; None = ``evaluation_batch_size``'s rule.
         verbose: 1 shows a Keras progress bar, 0 only logs.
         deterministic: also turn on TensorFlow's op determinism (needed on GPUs for bit-identical runs).
         max_checkpoints_to_keep: how many checkpoints ``model_dir/checkpoints`` keeps.
@@ -96,6 +96,11 @@ class TrainerConfig:
             raise ValueError(f"epochs and max_steps must be >= 0, got {self.epochs} and {self.max_steps}")
         if self.log_every_steps < 1:
             raise ValueError(f"log_every_steps must be >= 1, got {self.log_every_steps}")
+
+    @property
+    def evaluation_batch_size(self):
+        """The batch size of evaluation and prediction: ``eval_batch_size``, else ``global_batch_size``, else 256."""
+        return self.eval_batch_size or self.global_batch_size or 256
 
 
 def _resolve_metric(metric, loss):
@@ -297,9 +302,6 @@ class Trainer:
             self._traced_steps[key] = tf.function(step_fn, input_signature=[spec])
         return self._traced_steps[key]
 
-    def _eval_batch_size(self):
-        return self.config.eval_batch_size or self.config.global_batch_size or 256
-
     def _epoch_batches(self, dataset, size, epoch):
         batched = self.batch_fn(self.data_order(dataset, epoch, self.config.seed), size)
         replicas = self.strategy.num_replicas_in_sync
@@ -443,7 +445,7 @@ class Trainer:
         dataset = self._as_dataset(data, "evaluation data")
         for metric in self._eval_metrics:
             metric.reset_state()
-        distributed = self._distribute(self.batch_fn(dataset, self._eval_batch_size()))
+        distributed = self._distribute(self.batch_fn(dataset, self.config.evaluation_batch_size))
         eval_step = self._traced(self._distributed_eval_step, distributed)
         for batch in distributed:
             eval_step(batch)
@@ -464,7 +466,7 @@ class Trainer:
         spec = dataset.element_spec
         if not (isinstance(spec, tuple) and len(spec) == 2):
             dataset = dataset.map(lambda *x: (x[0] if len(x) == 1 else x, tf.constant(0, tf.int32)))
-        batched = self.batch_fn(dataset, self._eval_batch_size()).map(lambda x, y: x)
+        batched = self.batch_fn(dataset, self.config.evaluation_batch_size).map(lambda x, y: x)
         predict_step = self._traced(self._predict_batch, batched)
         outputs = [keras.ops.convert_to_numpy(predict_step(x)) for x in batched]
         if not outputs:
