@@ -19,33 +19,22 @@ import statistics
 import sys
 import time
 
-# Import the project from the repository root, not bench/ (bench/optimizers.py would shadow the package).
+# Import the project from the repository root.
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 import keras  # noqa: E402
 import optimizers  # noqa: E402
+from nli_app import cli  # noqa: E402
 from nli_app.nli import dataset, esim, snli, sorted_inference, tree_model  # noqa: E402
 from nli_app.nli import vocab as vocab_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("threads", 2, "CPU threads (intra-op) for TensorFlow.")
-flags.DEFINE_string("data_path", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                              "nli_app", "data", "snli", "snli_1.0_sample_train.jsonl"),
-                    "SNLI .jsonl file whose pairs (and parses) are used.")
-flags.DEFINE_integer("embedding_dim", 300, "Embedding size (paper: 300).")
-flags.DEFINE_integer("hidden_units", 300, "Hidden units (paper: 300).")
-flags.DEFINE_integer("batch_size", 32, "Training batch size (paper: 32).")
-flags.DEFINE_list("inference_batch_sizes", ["32", "256"], "Inference batch sizes.")
-flags.DEFINE_integer("train_batches", 20, "Training batches per round.")
-flags.DEFINE_integer("single_pairs", 20, "Pairs timed one by one for the latency.")
-flags.DEFINE_integer("rounds", 3, "Alternating timing rounds.")
-flags.DEFINE_string("output_json", None, "Optional file for the JSON summary.")
 
 
 def batches(examples, vocabulary, batch_size, count, seed):
@@ -96,6 +85,21 @@ class Timed:
             self.forward(for_model(x, self.with_trees)).numpy()
             times.append(time.perf_counter() - start)
         return times
+
+
+def define_flags(flag_values=flags.FLAGS):
+    flags.DEFINE_integer("threads", 2, "CPU threads (intra-op) for TensorFlow.", flag_values=flag_values)
+    flags.DEFINE_string("data_path", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                  "nli_app", "data", "snli", "snli_1.0_sample_train.jsonl"),
+                        "SNLI .jsonl file whose pairs (and parses) are used.", flag_values=flag_values)
+    flags.DEFINE_integer("embedding_dim", 300, "Embedding size (paper: 300).", flag_values=flag_values)
+    flags.DEFINE_integer("hidden_units", 300, "Hidden units (paper: 300).", flag_values=flag_values)
+    flags.DEFINE_integer("batch_size", 32, "Training batch size (paper: 32).", flag_values=flag_values)
+    flags.DEFINE_list("inference_batch_sizes", ["32", "256"], "Inference batch sizes.", flag_values=flag_values)
+    flags.DEFINE_integer("train_batches", 20, "Training batches per round.", flag_values=flag_values)
+    flags.DEFINE_integer("single_pairs", 20, "Pairs timed one by one for the latency.", flag_values=flag_values)
+    flags.DEFINE_integer("rounds", 3, "Alternating timing rounds.", flag_values=flag_values)
+    flags.DEFINE_string("output_json", None, "Optional file for the JSON summary.", flag_values=flag_values)
 
 
 def main(argv):
@@ -159,4 +163,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)

@@ -31,40 +31,21 @@ import sys
 import tempfile
 import time
 
-# Import the project from the repository root, not bench/ (bench/optimizers.py would shadow the package).
+# Import the project from the repository root.
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 import keras  # noqa: E402
+from nli_app import cli  # noqa: E402
 from nli_app.nli import dataset as dataset_lib  # noqa: E402
 from nli_app.nli import esim, sorted_inference  # noqa: E402
 from nli_app.train.trainer import Trainer, TrainerConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("reference_dir", None, "checkout of https://github.com/coetaur0/ESIM")
-flags.DEFINE_string("torch_python", None, "a Python with PyTorch (CPU) for the reference")
-flags.DEFINE_integer("rounds", 3, "alternating rounds (fresh processes each)")
-flags.DEFINE_integer("threads", 2, "intra-op threads for each contender")
-flags.DEFINE_integer("vocab_size", 42_000, "vocabulary (SNLI with the paper's preprocessing: ~42k)")
-flags.DEFINE_integer("embedding_dim", 300, "embedding size")
-flags.DEFINE_integer("hidden_units", 300, "hidden units")
-flags.DEFINE_integer("train_batches", 24, "training batches of 32 per row")
-flags.DEFINE_integer("infer32_batches", 16, "inference batches of 32")
-flags.DEFINE_integer("infer256_batches", 4, "inference batches of 256")
-flags.DEFINE_integer("single_pairs", 40, "pairs timed one by one")
-flags.DEFINE_integer("seed", 0, "seed of the synthetic pairs")
-flags.DEFINE_bool("reference_passive_wait", True,
-                  "run the reference with OMP_WAIT_POLICY=PASSIVE: on a loaded shared machine PyTorch's spinning "
-                  "OpenMP threads (2 of them) stall for 100s of ms per call; passive waiting is the fair setting")
-flags.DEFINE_bool("jit", False, "also time ours with jit_compile=True train / predict steps")
-flags.DEFINE_string("output_json", None, "also write the summary here")
-flags.DEFINE_enum("worker", None, ["ours", "ours_jit"], "internal: run one round of ours in this process")
-flags.DEFINE_string("batches", None, "internal: the .npz of pairs and batches")
-flags.DEFINE_string("worker_output", None, "internal: where the worker writes its figures")
 
 ROWS = (("train", "training pairs/s, batch 32", True), ("train_sorted", "training pairs/s, length-sorted", True),
         ("infer32", "inference pairs/s, batch 32", True), ("infer256", "inference pairs/s, batch 256", True),
@@ -221,6 +202,29 @@ def _run_round(contender, batches, output):
     return figures
 
 
+def define_flags(flag_values=flags.FLAGS):
+    flags.DEFINE_string("reference_dir", None, "checkout of https://github.com/coetaur0/ESIM", flag_values=flag_values)
+    flags.DEFINE_string("torch_python", None, "a Python with PyTorch (CPU) for the reference", flag_values=flag_values)
+    flags.DEFINE_integer("rounds", 3, "alternating rounds (fresh processes each)", flag_values=flag_values)
+    flags.DEFINE_integer("threads", 2, "intra-op threads for each contender", flag_values=flag_values)
+    flags.DEFINE_integer("vocab_size", 42_000, "vocabulary (SNLI with the paper's preprocessing: ~42k)", flag_values=flag_values)
+    flags.DEFINE_integer("embedding_dim", 300, "embedding size", flag_values=flag_values)
+    flags.DEFINE_integer("hidden_units", 300, "hidden units", flag_values=flag_values)
+    flags.DEFINE_integer("train_batches", 24, "training batches of 32 per row", flag_values=flag_values)
+    flags.DEFINE_integer("infer32_batches", 16, "inference batches of 32", flag_values=flag_values)
+    flags.DEFINE_integer("infer256_batches", 4, "inference batches of 256", flag_values=flag_values)
+    flags.DEFINE_integer("single_pairs", 40, "pairs timed one by one", flag_values=flag_values)
+    flags.DEFINE_integer("seed", 0, "seed of the synthetic pairs", flag_values=flag_values)
+    flags.DEFINE_bool("reference_passive_wait", True,
+                      "run the reference with OMP_WAIT_POLICY=PASSIVE: on a loaded shared machine PyTorch's spinning "
+                      "OpenMP threads (2 of them) stall for 100s of ms per call; passive waiting is the fair setting", flag_values=flag_values)
+    flags.DEFINE_bool("jit", False, "also time ours with jit_compile=True train / predict steps", flag_values=flag_values)
+    flags.DEFINE_string("output_json", None, "also write the summary here", flag_values=flag_values)
+    flags.DEFINE_enum("worker", None, ["ours", "ours_jit"], "internal: run one round of ours in this process", flag_values=flag_values)
+    flags.DEFINE_string("batches", None, "internal: the .npz of pairs and batches", flag_values=flag_values)
+    flags.DEFINE_string("worker_output", None, "internal: where the worker writes its figures", flag_values=flag_values)
+
+
 def main(argv):
     del argv
     if FLAGS.worker:
@@ -262,4 +266,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)

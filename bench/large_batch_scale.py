@@ -17,17 +17,13 @@ import os
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from nli_app import cli  # noqa: E402
+
 FLAGS = flags.FLAGS
-flags.DEFINE_string("data_path", "../shared/data/mnist/mnist.npz", "the MNIST the runs were trained on")
-flags.DEFINE_string("output_dir", "/tmp/lbdata/f1", "study directory holding runs/<run>/final_weights.npz")
-flags.DEFINE_list("runs", ["b256_seed0", "b6000_seed0"], "runs to measure (SB first, then LB)")
-flags.DEFINE_list("variants", [], "subset of the variants to run (default: all)")
-flags.DEFINE_float("epsilon", 1e-3, "box size")
-flags.DEFINE_enum("method", "paper", ["paper", "default"], "sharpness maximiser")
 
 BASE = {"num_examples": 10000, "reduction": "mean", "batchnorm": "inference", "batch_size": 4096,
         "dtype": "float32"}
@@ -42,6 +38,15 @@ VARIANTS = {  # name -> (what changes, model_sharpness overrides)
     "bn=batch/60000": ("BatchNorm with batch statistics on all 60,000", {"batchnorm": "batch", "num_examples": None,
                                                                          "batch_size": 60000}),
 }
+
+
+def define_flags(flag_values=flags.FLAGS):
+    flags.DEFINE_string("data_path", "../shared/data/mnist/mnist.npz", "the MNIST the runs were trained on", flag_values=flag_values)
+    flags.DEFINE_string("output_dir", "/tmp/lbdata/f1", "study directory holding runs/<run>/final_weights.npz", flag_values=flag_values)
+    flags.DEFINE_list("runs", ["b256_seed0", "b6000_seed0"], "runs to measure (SB first, then LB)", flag_values=flag_values)
+    flags.DEFINE_list("variants", [], "subset of the variants to run (default: all)", flag_values=flag_values)
+    flags.DEFINE_float("epsilon", 1e-3, "box size", flag_values=flag_values)
+    flags.DEFINE_enum("method", "paper", ["paper", "default"], "sharpness maximiser", flag_values=flag_values)
 
 
 def main(argv):
@@ -79,4 +84,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)

@@ -12,16 +12,20 @@ import time
 
 import keras
 import numpy as np
-from absl import app, flags
+from absl import flags
 
+from nli_app import cli
 from nli_app.large_batch.networks import build_f1
 from nli_app.sharpness import model_sharpness
 
-flags.DEFINE_string("mnist", "../shared/data/mnist/mnist.npz", "MNIST in Keras' npz layout")
-flags.DEFINE_integer("epochs", 1, "Adam epochs (batch 256) before measuring")
-flags.DEFINE_integer("search_examples", 10000, "subset the third contender searches on")
-flags.DEFINE_float("epsilon", 1e-3, "box size")
 FLAGS = flags.FLAGS
+
+
+def define_flags(flag_values=flags.FLAGS):
+    flags.DEFINE_string("mnist", "../shared/data/mnist/mnist.npz", "MNIST in Keras' npz layout", flag_values=flag_values)
+    flags.DEFINE_integer("epochs", 1, "Adam epochs (batch 256) before measuring", flag_values=flag_values)
+    flags.DEFINE_integer("search_examples", 10000, "subset the third contender searches on", flag_values=flag_values)
+    flags.DEFINE_float("epsilon", 1e-3, "box size", flag_values=flag_values)
 
 
 def main(argv):
@@ -45,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)

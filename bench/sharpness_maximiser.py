@@ -1,19 +1,23 @@
 """How close each Metric 2.1 maximiser gets to the exact box maximum (Keskar et al., ICLR 2017, Metric 2.1).
 
-On random dense convex quadratics at their minimiser (``tests/sharpness_problems.py``: full space n = 14, and
+On random dense convex quadratics at their minimiser (``nli_app.sharpness.quadratics``: full space n = 14, and
 random n x 8 subspaces of n = 40), whose box maximum is known exactly by vertex enumeration, prints per method
 the mean and worst ratio found / exact and the mean and largest number of evaluations of (f, grad f).
 
     PYTHONPATH=$PWD python bench/sharpness_maximiser.py [--problems=20] [--seed=0]
 """
-from absl import app, flags
+from absl import flags
 
+from nli_app import cli
 from nli_app.sharpness.box import METHODS
-from tests.sharpness_problems import SPACES, found_over_exact
+from nli_app.sharpness.quadratics import SPACES, found_over_exact
 
-flags.DEFINE_integer("problems", 20, "random quadratics per method and space")
-flags.DEFINE_integer("seed", 0, "seed of the problems")
 FLAGS = flags.FLAGS
+
+
+def define_flags(flag_values=flags.FLAGS):
+    flags.DEFINE_integer("problems", 20, "random quadratics per method and space", flag_values=flag_values)
+    flags.DEFINE_integer("seed", 0, "seed of the problems", flag_values=flag_values)
 
 
 def main(argv):
@@ -28,4 +32,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)

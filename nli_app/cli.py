@@ -5,7 +5,7 @@ A binary module has one shape (``serving/server.py``, ``nli_app/nli/train_nli.py
     \"\"\"``my_binary``: what it does (printed by --help).\"\"\"
     def define_flags(flag_values=flags.FLAGS):          # its own flags + shared groups, with its defaults
         flags.DEFINE_integer("steps", 10, "...", lower_bound=1, flag_values=flag_values)
-        train_flags.define_optimizer_flags(flag_values, learning_rate=4e-4)
+        train_flags.define_trainer_flags(flag_values, learning_rate=4e-4)
     def options_from_flags(flag_values=flags.FLAGS) -> Options:   # frozen dataclass; raises cli.UsageError
     def do_the_work(options) -> results                  # plain function: what tests call, without absl
     def main(argv):

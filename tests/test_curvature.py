@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from nli_app.sharpness.curvature import hutchinson_trace, model_curvature, top_eigenvalue
 from nli_app.sharpness.landscape import filter_normalized_direction, model_loss_surface, surface
-from tests.sharpness_problems import softmax_regression
+from tests.softmax_reference import softmax_regression
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ from nli_app.large_batch.networks import build_f1
 from nli_app.nli import esim
 from nli_app.sharpness import box_bounds, box_sharpness, model_sharpness, random_subspace
 from nli_app.sharpness.model import flat_objective
-from tests.sharpness_problems import F0, exact_sharpness, found_over_exact, quadratic, softmax_regression
+from nli_app.sharpness.quadratics import F0, exact_sharpness, found_over_exact, quadratic
+from tests.softmax_reference import softmax_regression
 
 METHODS = ("default", "paper")
 

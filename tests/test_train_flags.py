@@ -15,10 +15,10 @@ from nli_app.train.trainer import TrainerConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# A value other than every default for each field's flags, and the field value it must give.
+# Flags giving a value other than the binaries' defaults for each field, and the field value they must give.
 NON_DEFAULT = {
     "optimizer": (["--optimizer=NAdam"], "nadam"),
-    "optimizer_kwargs": (["--optimizer=nadam", "--learning_rate=0.002", "--global_clipnorm=10", "--clipnorm=3",
+    "optimizer_kwargs": (["--learning_rate=0.002", "--global_clipnorm=10", "--clipnorm=3",
                           "--optimizer_args=beta_1=0.8,epsilon=1e-7"],
                          {"learning_rate": 0.002, "global_clipnorm": 10.0, "clipnorm": 3.0, "beta_1": 0.8,
                           "epsilon": 1e-7}),
@@ -31,7 +31,7 @@ NON_DEFAULT = {
     "checkpoint_every_steps": (["--checkpoint_every_steps=0"], None),
     "log_every_steps": (["--log_every_steps=5"], 5),
     "eval_batch_size": (["--eval_batch_size=7"], 7),
-    "verbose": (["--verbose=0"], 0),
+    "verbose": [(["--verbose=0"], 0), (["--verbose=1"], 1)],  # whichever is not the binary's default
     "deterministic": (["--deterministic"], True),
     "max_checkpoints_to_keep": (["--max_checkpoints_to_keep=9"], 9),
 }
@@ -45,7 +45,7 @@ def _bench(name):
 
 
 def _train_nli(argv):
-    return train_nli.options_from_flags(cli.parse(train_nli.define_flags, ["--model_dir=/tmp/m"] + argv)).trainer
+    return train_nli.options_from_flags(cli.parse(train_nli.define_flags, ["--model_dir=/tmp/required"] + argv)).trainer
 
 
 def _large_batch(argv):
@@ -54,7 +54,7 @@ def _large_batch(argv):
 
 def _bench_config(name):
     bench = _bench(name)
-    return lambda argv: bench.trainer_config(cli.parse(bench.define_flags, argv))
+    return lambda argv: bench.options_from_flags(cli.parse(bench.define_flags, argv)).trainer
 
 
 # binary -> (its TrainerConfig for the command line argv, the fields it sets per run itself)
@@ -83,12 +83,13 @@ def test_the_defaults_are_the_fields_defaults():
 @pytest.mark.parametrize("field", sorted(NON_DEFAULT))
 def test_each_flag_reaches_the_trainer_of_each_binary(binary, field):
     config_of, per_run = BINARIES[binary]
-    argv, expected = NON_DEFAULT[field]
+    choices = NON_DEFAULT[field] if isinstance(NON_DEFAULT[field], list) else [NON_DEFAULT[field]]
     if field in per_run:
         with pytest.raises(cli.UsageError, match=f"--{train_flags.flag_names(field)[0]}: set per run here"):
-            config_of(argv)
+            config_of(choices[0][0])
     else:
         default = config_of([])
+        argv, expected = next(choice for choice in choices if choice[1] != getattr(default, field))
         config = config_of(argv)
         assert getattr(config, field) == expected != getattr(default, field)
         assert dataclasses.replace(config, **{field: getattr(default, field)}) == default  # only this field moved

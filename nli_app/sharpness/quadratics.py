@@ -1,5 +1,5 @@
-"""Reference problems for the sharpness tests: random dense convex quadratics with exactly known Metric 2.1 maxima
-(shared by test_sharpness and bench/sharpness_maximiser.py), and a numpy softmax regression.
+"""Random dense convex quadratics with exactly known Metric 2.1 maxima (Keskar et al.): the problems on which the
+maximisers of ``box`` are measured (tests/test_sharpness.py, bench/sharpness_maximiser.py).
 
 f(z) = F0 + (z - c)^T H (z - c) / 2 with H = B B^T / n (B standard normal) has its minimiser at c; over the box
 C_eps (eq. 3 of Keskar et al.) a convex function is largest at a vertex, so enumerating the 2^p vertices of
@@ -48,15 +48,3 @@ def found_over_exact(method, space, count=20, seed=0, **kwargs):
         ratios.append(result.value / exact)
         evaluations.append(result.evaluations)
     return np.array(ratios), np.array(evaluations)
-
-
-def softmax_regression(w, b, x, y):
-    """Mean cross-entropy of softmax(x w + b) and its gradient (loss, d/dw, d/db): an independent numpy reference."""
-    logits = x @ w + b
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    loss = -np.mean(np.log(p[np.arange(len(y)), y]))
-    delta = p.copy()
-    delta[np.arange(len(y)), y] -= 1
-    delta /= len(y)
-    return loss, x.T @ delta, delta.sum(axis=0)

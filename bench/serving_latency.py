@@ -3,10 +3,10 @@ concurrency 1, 8 and 32, with and without ``--enable_batching``, against the sam
 process (the floor). Prints a table and the ratios; targets (issue 3): p50 overhead over the in-process call
 <= 2 ms at concurrency 1, batching >= 2x the requests/s of no batching at concurrency 32.
 
-    python bench/serving.py                                   # an ESIM (dim 64) exported by nli_app.nli.export
-    python bench/serving.py --model=toy                       # the tiny contract model: pure serving overhead
-    python bench/serving.py --model_base_path=/exports/esim   # a real export (its latest version)
-    python bench/serving.py --requests=5000 --output_json=serving_bench.json
+    python bench/serving_latency.py                                   # an ESIM (dim 64) exported by nli_app.nli.export
+    python bench/serving_latency.py --model=toy                       # the tiny contract model: pure serving overhead
+    python bench/serving_latency.py --model_base_path=/exports/esim   # a real export (its latest version)
+    python bench/serving_latency.py --requests=5000 --output_json=serving_bench.json
 
 Clients keep exactly ``concurrency`` requests in flight with gRPC futures (one client thread, so the client's
 own CPU cost stays small). Everything runs on loopback.
@@ -25,29 +25,18 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [os.
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from tensorflow_serving.apis import predict_pb2  # noqa: E402
 from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
 
 import grpc  # noqa: E402
 import toy_model  # noqa: E402
+from nli_app import cli  # noqa: E402
 from serving.client import string_tensor  # noqa: E402
 from serving.model_manager import list_versions  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_base_path", "", "A model base path to serve (default: a fresh export of --model).")
-flags.DEFINE_enum("model", "esim", ["esim", "toy"], "Model to export when no --model_base_path: an (untrained) "
-                  "ESIM exported by nli_app.nli.export, or tests/toy_model.py (tiny: shows pure overhead).")
-flags.DEFINE_integer("esim_dim", 64, "ESIM embedding and hidden size.")
-flags.DEFINE_integer("requests", 400, "Timed requests per (server, concurrency) cell.")
-flags.DEFINE_list("concurrency", ["1", "8", "32"], "Concurrency levels.")
-flags.DEFINE_integer("rows", 1, "Premise/hypothesis pairs per request.")
-flags.DEFINE_integer("max_batch_size", 32, "Batching: max_batch_size.")
-flags.DEFINE_integer("batch_timeout_micros", 1000, "Batching: batch_timeout_micros.")
-flags.DEFINE_integer("num_batch_threads", 2, "Batching: num_batch_threads.")
-flags.DEFINE_string("output_json", "", "Also write the figures here.")
 
 PREMISE = "A man in a blue shirt is playing a guitar on a small stage ."
 HYPOTHESIS = "A man is not playing music ."
@@ -170,6 +159,20 @@ def bench_server(base_path, name, batching, concurrencies, floor_call):
     return floors, results
 
 
+def define_flags(flag_values=flags.FLAGS):
+    flags.DEFINE_string("model_base_path", "", "A model base path to serve (default: a fresh export of --model).", flag_values=flag_values)
+    flags.DEFINE_enum("model", "esim", ["esim", "toy"], "Model to export when no --model_base_path: an (untrained) "
+                      "ESIM exported by nli_app.nli.export, or tests/toy_model.py (tiny: shows pure overhead).", flag_values=flag_values)
+    flags.DEFINE_integer("esim_dim", 64, "ESIM embedding and hidden size.", flag_values=flag_values)
+    flags.DEFINE_integer("requests", 400, "Timed requests per (server, concurrency) cell.", flag_values=flag_values)
+    flags.DEFINE_list("concurrency", ["1", "8", "32"], "Concurrency levels.", flag_values=flag_values)
+    flags.DEFINE_integer("rows", 1, "Premise/hypothesis pairs per request.", flag_values=flag_values)
+    flags.DEFINE_integer("max_batch_size", 32, "Batching: max_batch_size.", flag_values=flag_values)
+    flags.DEFINE_integer("batch_timeout_micros", 1000, "Batching: batch_timeout_micros.", flag_values=flag_values)
+    flags.DEFINE_integer("num_batch_threads", 2, "Batching: num_batch_threads.", flag_values=flag_values)
+    flags.DEFINE_string("output_json", "", "Also write the figures here.", flag_values=flag_values)
+
+
 def main(argv):
     del argv
     concurrencies = [int(c) for c in FLAGS.concurrency]
@@ -209,4 +212,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)

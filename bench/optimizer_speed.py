@@ -1,6 +1,6 @@
 """Step time of each survey optimizer vs the closest Keras built-in, on the same model, in one process.
 
-    python bench/optimizers.py [--models=mlp,lstm] [--optimizers=adam,nadam] [--rounds=5] [--steps=20]
+    python bench/optimizer_speed.py [--models=mlp,lstm] [--optimizers=adam,nadam] [--rounds=5] [--steps=20]
 
 For each model (a 2-layer MLP; an Embedding + LSTM classifier, whose embedding gets sparse gradients) and each
 optimizer pair, a compiled (`tf.function`) train step (forward, backward, apply) is timed step by step, ours and
@@ -19,20 +19,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 import keras  # noqa: E402
 
-# This script's own name would shadow the `optimizers` package (sys.path[0] is bench/): put the repo first.
+# Import the project from the repository root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import optimizers  # noqa: E402
+from nli_app import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", ["mlp", "lstm"], "Models: mlp, lstm.")
-flags.DEFINE_list("optimizers", list(optimizers.OPTIMIZERS), "Survey optimizers to time.")
-flags.DEFINE_integer("steps", 60, "Timed steps per optimizer and pair (after 3 warm-up steps).")
-flags.DEFINE_integer("batch_size", 64, "Batch size.")
-flags.DEFINE_string("output_json", None, "Optional file for the JSON summary.")
 
 # The closest Keras built-in of each survey optimizer (same hyperparameters where both have them).
 KERAS_TWIN = {
@@ -118,6 +114,14 @@ def compare(model_name, name):
     return ms
 
 
+def define_flags(flag_values=flags.FLAGS):
+    flags.DEFINE_list("models", ["mlp", "lstm"], "Models: mlp, lstm.", flag_values=flag_values)
+    flags.DEFINE_list("optimizers", list(optimizers.OPTIMIZERS), "Survey optimizers to time.", flag_values=flag_values)
+    flags.DEFINE_integer("steps", 60, "Timed steps per optimizer and pair (after 3 warm-up steps).", flag_values=flag_values)
+    flags.DEFINE_integer("batch_size", 64, "Batch size.", flag_values=flag_values)
+    flags.DEFINE_string("output_json", None, "Optional file for the JSON summary.", flag_values=flag_values)
+
+
 def main(argv):
     del argv
     results = {}
@@ -142,4 +146,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, define_flags, __doc__)
