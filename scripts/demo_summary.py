@@ -9,10 +9,15 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from nli_app import papers  # noqa: E402
+
 # Keskar et al. (2017), Tables 2 and 3, network F1 on MNIST (test accuracy %, sharpness at eps = 1e-3).
-PAPER_F1 = {"SB": {"test": 98.03, "sharpness": 1.23}, "LB": {"test": 97.81, "sharpness": 205.14}}
+PAPER_F1 = {regime: {"test": accuracy["test"][0], "sharpness": papers.KESKAR_TABLE_3["F1"][regime][1e-3][0]}
+            for regime, accuracy in papers.KESKAR_TABLE_2["F1"].items()}
 # Chen et al. (2017), Table 1: ESIM test accuracy on SNLI (550,152 training pairs, GloVe 840B 300-d).
-PAPER_ESIM_TEST = 88.0
+PAPER_ESIM_TEST = papers.CHEN_TABLE_1["ESIM"]["test"]
 # Ruder (2016), Section 4.9 / Figure 4b: on the saddle the adaptive methods escape, SGD / momentum / NAG linger.
 ADAPTIVE = ("adagrad", "adadelta", "rmsprop")
 STALLERS = ("sgd", "momentum", "nesterov")
@@ -71,7 +76,8 @@ def large_batch_lines(result):
         f"LB (batch {result['batch_sizes']['LB']}) test {100 * lb['test_accuracy']['mean']:.2f} % "
         f"({trials} trial(s) each); sharpness {key}: SB {sb_phi:.3g}, LB {lb_phi:.3g} (LB/SB {ratio:.3g}x)",
         f"  paper (F1, full MNIST): SB test {PAPER_F1['SB']['test']} %, LB {PAPER_F1['LB']['test']} %; sharpness "
-        f"SB {PAPER_F1['SB']['sharpness']}, LB {PAPER_F1['LB']['sharpness']} (LB/SB 167x)",
+        f"SB {PAPER_F1['SB']['sharpness']}, LB {PAPER_F1['LB']['sharpness']} "
+        f"(LB/SB {PAPER_F1['LB']['sharpness'] / PAPER_F1['SB']['sharpness']:.0f}x)",
     ]
     if sharper and generalises:
         verdict = "goes the paper's way: LB lands in sharper minima and tests worse"
