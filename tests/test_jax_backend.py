@@ -110,6 +110,7 @@ def test_optimizer_steps_match_survey_equations_eagerly_and_under_jit_model_fit(
     assert_close(weights(model), expected, f"after model.fit's {STEPS} steps", rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:Explicitly requested dtype int64")  # the step counter: int32 without x64
 def test_gradient_noise_has_eq_35_variance_and_is_the_same_under_jit():
     """Zero gradients through GradientNoise(SGD(1)): the update is -noise, N(0, eta / (1 + t)^gamma), eq. 34-35."""
     eta, gamma, n = 0.3, 0.55, 40_000
