@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # Test files run in parallel on this many processes (pytest-xdist; each file stays in one process).
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast test-jax clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,16 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
+
+# Keras' JAX backend on CPU: every optimizer against the survey's equations, ESIM and the tree-LSTM model against
+# the TensorFlow backend on the same weights. The default suite skips tests/test_jax_backend.py (TensorFlow backend).
+$(VENV)/.jax: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[jax]'
+	touch $@
+
+# XLA's CPU optimisation level 0: a third less compile time for these one-off tiny programs, same float32 results.
+test-jax: setup $(VENV)/.jax
+	KERAS_BACKEND=jax JAX_PLATFORMS=cpu XLA_FLAGS=--xla_backend_optimization_level=0 $(PY) -m pytest tests/test_jax_backend.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs artifacts

@@ -21,7 +21,9 @@ class _CounterSeed(keras.random.SeedGenerator):
         self._counter = counter
 
     def next(self, ordered=True):
-        return ops.cast(ops.stack([self._seed, self._counter]), "int32")
+        # JAX's PRNG keys are uint32 (both values lie in [0, 2^31 - 1), so the cast loses nothing); TF takes int32.
+        dtype = "uint32" if keras.backend.backend() == "jax" else "int32"
+        return ops.cast(ops.stack([self._seed, self._counter]), dtype)
 
 
 @keras.saving.register_keras_serializable(package="optimizers")

@@ -23,7 +23,10 @@ the buffers, applies eq. 4-10 and scatters the results into their rows (``keras.
 is computed for all nodes at once before the loop, and so are the leaves (height 0, about half of the nodes): their
 children are zero, so ``U h = 0`` and ``c_t = i_t * u_t`` exactly, with no recurrent matmul; the loop starts at
 height 1. The number of heights and the width of each level are read from the data (``keras.ops.while_loop``),
-which the TensorFlow backend runs with dynamic shapes (under JAX the level width would have to be static).
+which the TensorFlow backend runs with dynamic shapes. JAX's loops need static shapes, and reverse-mode gradients
+need a static trip count, so under JAX the layer runs ``nodes - 1`` levels (``keras.ops.fori_loop``), each
+``nodes`` wide: the same outputs and gradients for more work (``tests/test_jax_backend.py`` compares both with
+the TensorFlow backend).
 """
 import keras
 from keras import ops
@@ -94,11 +97,15 @@ class TreeLSTM(keras.layers.Layer):
         real = height >= 0
         num_levels = ops.max(ops.where(real, height, -1)) + 1
         h0, c0, g0 = self._leaves(wx, height, slots)
+        static_shapes = keras.backend.backend() == "jax"  # JAX loops carry static shapes (see the docstring)
+
+        def max_width(count):  # TensorFlow: this level's longest row; JAX: every node
+            return size if static_shapes else ops.max(count)
 
         def body(level, h_buf, c_buf, g_buf):
             count = ops.sum(ops.cast(height == level, "int32"), axis=1)  # [B]
             start = ops.sum(ops.cast(real & (height < level), "int32"), axis=1)
-            k = ops.expand_dims(ops.arange(ops.max(count), dtype="int32"), 0)
+            k = ops.expand_dims(ops.arange(max_width(count), dtype="int32"), 0)
             member = ops.minimum(ops.expand_dims(start, 1) + k, size - 1)  # [B, W] node ids of this level
 
             def gather(buffer, index):
@@ -119,8 +126,11 @@ class TreeLSTM(keras.layers.Layer):
             i_norm = ops.sqrt(ops.sum(ops.square(i), axis=-1))
             return level + 1, scatter(h_buf, h_new), scatter(c_buf, c_new), scatter(g_buf, i_norm)
 
-        _, h_buf, _, g_buf = ops.while_loop(lambda level, *_: level < num_levels, body,
-                                            (ops.convert_to_tensor(1, "int32"), h0, c0, g0))
+        if static_shapes:  # a static trip count (levels 1 .. size - 1; the ones above the root write nothing)
+            h_buf, _, g_buf = ops.fori_loop(1, size, lambda level, bufs: body(level, *bufs)[1:], (h0, c0, g0))
+        else:
+            _, h_buf, _, g_buf = ops.while_loop(lambda level, *_: level < num_levels, body,
+                                                (ops.convert_to_tensor(1, "int32"), h0, c0, g0))
         h = ops.reshape(h_buf, (batch, slots, u))[:, :size]
         if return_input_gate_norms:
             return h, ops.reshape(g_buf, (batch, slots))[:, :size]
