@@ -48,7 +48,12 @@ class NliServingModule(tf.Module):
 
     def __init__(self, model, vocabulary, parses=True):
         super().__init__()
-        self.model = model
+        # The graph captures the model's tf.Variables; they (not the Keras model) are what the module tracks. Keras 3
+        # exports a tracked Keras variable as a second, separate variable that the restore op fills, so a TF1
+        # session (TF Serving's C++ loader, ``tf.compat.v1.saved_model.loader``) would restore that copy and leave
+        # the variables the signatures read uninitialised.
+        self.model_variables = [v.value for v in model.variables]
+        self._run_model = lambda inputs: sorted_inference.predict(model, inputs)
         self.table = graph_tokenizer.lookup_table(vocabulary)
         self.labels = tf.constant(snli.LABELS)
         self.with_trees = tree_model.is_tree_model(model)
@@ -67,7 +72,7 @@ class NliServingModule(tf.Module):
             features = self._side(tokens, trees_fn)
             inputs[side] = features.pop("ids")
             inputs.update({f"{side}_{k}": v for k, v in features.items()})
-        probabilities = tf.cast(sorted_inference.predict(self.model, inputs), tf.float32)
+        probabilities = tf.cast(self._run_model(inputs), tf.float32)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(self.labels, label_id)}
 
