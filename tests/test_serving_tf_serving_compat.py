@@ -68,7 +68,8 @@ def test_tf1_session_answers_what_our_server_answers(exported):
     assert len(set(tf1["label"])) > 1  # a trained model, not a constant: the comparison below means something
     np.testing.assert_allclose(tf1_classified["scores"], tf1["probabilities"], rtol=1e-5, atol=1e-6)
 
-    config = text_format.Parse(f'model_config_list {{ config {{ name: "esim" base_path: "{os.path.dirname(export_dir)}" }} }}',
+    base = os.path.dirname(export_dir)
+    config = text_format.Parse(f'model_config_list {{ config {{ name: "esim" base_path: "{base}" }} }}',
                                model_server_config_pb2.ModelServerConfig())
     server = ModelServer(config_lib.ServerOptions(model_config=config, port=0, rest_api_port=free_port(),
                                                   host="127.0.0.1", file_system_poll_wait_seconds=0))

@@ -16,7 +16,7 @@
   (``tree_graph``); a malformed parse fails the request with INVALID_ARGUMENT "malformed binary parse".
 
 Every export carries TF Serving's warm-up file, ``assets.extra/tf_serving_warmup_requests`` (serving/warmup.py):
-Predict requests of :data:`WARMUP_PAIRS` (3 to 38 tokens, so every length bucket of the batcher is met) one pair
+Predict requests of :data:`WARMUP_PAIRS` (3 to 55 tokens, five length buckets of the batcher) one pair
 at a time and all together, for every predict signature, and one Classify request, which TF Serving and
 ``nli_model_server`` replay before the version serves.
 
@@ -40,7 +40,7 @@ from serving.servable import CLASSIFY_METHOD_NAME, set_method_name
 
 _STRINGS = tf.TensorSpec([None], tf.string)
 
-# SNLI-like pairs from 3 to 38 tokens (premise byte lengths 11 to 236: every power-of-two bucket in between).
+# SNLI-like pairs from 3 to 55 tokens: premises of 11 to 334 bytes, five of the batcher's power-of-two length buckets.
 WARMUP_PAIRS = (
     ("A dog runs.", "An animal is moving."),
     ("Two children are playing soccer in a park.", "Kids are outside."),
@@ -49,7 +49,8 @@ WARMUP_PAIRS = (
      "road, while two boys watch him and hand him tools.", "A mechanic is working on a vehicle."),
     ("During the street festival, dozens of musicians in bright costumes march down the main avenue playing "
      "drums and trumpets, followed by dancers, children waving flags, and a crowd of tourists taking pictures "
-     "from both sides of the street.", "Nobody is outside today."),
+     "from both sides of the street, while vendors sell grilled corn and lemonade from small carts parked in "
+     "front of the old theater.", "Nobody is outside today."),
 )
 
 
