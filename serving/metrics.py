@@ -5,7 +5,8 @@ same names here (prometheus_client adds ``_total`` to a counter's samples, ``_bu
 histogram's; the metric family keeps the name):
 
 * ``:tensorflow:serving:request_count{model_name,status}``: Predict / Classify requests by outcome (``OK``,
-  ``INVALID_ARGUMENT``, ... the canonical code's name), gRPC and REST alike;
+  ``INVALID_ARGUMENT``, ... the canonical code's name), gRPC and REST alike (a model name that is not configured
+  is recorded as "", so clients cannot grow the label set);
 * ``:tensorflow:serving:request_latency{model_name,API,entrypoint}``: request wall time in microseconds
   (``API`` ``Predict`` / ``Classify``, ``entrypoint`` ``GRPC`` / ``REST``), TF Serving's buckets
   (10 us x 1.8^k, 33 of them);
@@ -57,6 +58,7 @@ class Metrics:
 
     def __init__(self):
         self.registry = CollectorRegistry(auto_describe=True)
+        self._model_names = None  # set by watch(): the configured models
         registry = dict(registry=self.registry)
         self.request_count = Counter(":tensorflow:serving:request_count", "The total number of requests.",
                                      ["model_name", "status"], **registry)
@@ -78,7 +80,10 @@ class Metrics:
                                         ["model_path", "status"], buckets=LATENCY_BUCKETS_US, **registry)
 
     def observe_request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float):
-        """One Predict / Classify request of ``entrypoint`` (``GRPC`` / ``REST``) that ended with ``status``."""
+        """One Predict / Classify request of ``entrypoint`` (``GRPC`` / ``REST``) that ended with ``status``. A name
+        that is not a configured model is recorded as "" so clients cannot grow the label set without bound."""
+        if self._model_names is not None and model_name not in self._model_names():
+            model_name = ""
         self.request_count.labels(model_name, status).inc()
         self.request_latency.labels(model_name, api, entrypoint).observe(_microseconds(seconds))
 
@@ -113,7 +118,9 @@ class Metrics:
 
     def watch(self, manager, readiness=None, batcher=None):
         """Adds the scrape-time metrics read from ``manager`` (model states), ``readiness`` (a callable returning
-        the reasons the server is not ready, health.py) and ``batcher`` (queue depth)."""
+        the reasons the server is not ready, health.py) and ``batcher`` (queue depth); request metrics then label
+        only configured model names."""
+        self._model_names = manager.model_names
         self.registry.register(_StateCollector(manager, readiness, batcher))
 
     def exposition(self) -> bytes:

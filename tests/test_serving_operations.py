@@ -125,6 +125,10 @@ def test_scrape_counts_requests_by_model_status_api_and_entrypoint(server):
         with pytest.raises(grpc.RpcError) as refused:
             stub.Predict(serving_requests.predict_request(["w " * 40], ["h"], "toy"), timeout=30)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        for i in range(3):  # unknown model names: one series (model_name ""), not one per name
+            with pytest.raises(grpc.RpcError) as unknown:
+                stub.Predict(serving_requests.predict_request(["a"], ["b"], f"nope{i}"), timeout=30)
+            assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     body = json.dumps({"instances": [ROW]})
     for _ in range(2):
         connection = http.client.HTTPConnection(HOST, server.rest_port, timeout=30)
@@ -143,6 +147,8 @@ def test_scrape_counts_requests_by_model_status_api_and_entrypoint(server):
     count = ":tensorflow:serving:request_count_total"
     assert delta(count, model_name="toy", status="OK") == 5
     assert delta(count, model_name="toy", status="INVALID_ARGUMENT") == 2
+    assert delta(count, model_name="", status="NOT_FOUND") == 3
+    assert not any("nope" in dict(labels).get("model_name", "") for _, labels in after)
     latency = ":tensorflow:serving:request_latency_count"
     assert delta(latency, model_name="toy", API="Predict", entrypoint="GRPC") == 4
     assert delta(latency, model_name="toy", API="Predict", entrypoint="REST") == 3
