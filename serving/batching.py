@@ -8,8 +8,8 @@ Semantics of TF Serving's shared batch scheduler (``--enable_batching``), one sc
 * a batch is processed when it is full, or when ``batch_timeout_micros`` have passed since it was opened and one
   of the ``num_batch_threads`` threads is free (timeout 0: as soon as a thread is free; batches then grow while
   every thread is busy, which is where the throughput gain comes from);
-* more than ``max_enqueued_batches`` waiting batches -> UNAVAILABLE, a task larger than ``max_batch_size`` ->
-  INVALID_ARGUMENT (TF Serving's messages);
+* more than ``max_enqueued_batches`` waiting batches -> UNAVAILABLE (counted as ``batch_queue_full``), a task
+  larger than ``max_batch_size`` -> INVALID_ARGUMENT (TF Serving's messages);
 * with ``allowed_batch_sizes`` a merged batch is padded (copies of its first row) up to the next allowed size and
   the padding rows are dropped from the outputs.
 
@@ -98,6 +98,7 @@ class Batcher:
                 if batch is not None:
                     self._close(batch)
                 if len(self._queue) >= self.params.max_enqueued_batches:
+                    deadlines.COUNTERS.add("batch_queue_full")
                     raise ServingError(grpc.StatusCode.UNAVAILABLE,
                                        "The batch scheduling queue to which this task was submitted is full")
                 batch = self._open[key] = _Batch(key, process)
@@ -114,6 +115,11 @@ class Batcher:
         if task.error is not None:
             raise task.error
         return task.outputs
+
+    def queue_depth(self) -> tuple:
+        """(batches waiting for a thread, open ones included; requests in them) (the metrics' queue depth)."""
+        with self._cond:
+            return len(self._queue), sum(len(batch.tasks) for batch in self._queue)
 
     def _close(self, batch):
         batch.closed = True

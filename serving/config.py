@@ -8,6 +8,9 @@ The files use TF Serving's own text formats, so one file works for ``nli_model_s
   ``batch_timeout_micros``, ``max_enqueued_batches``, ``num_batch_threads``, ``allowed_batch_sizes: 8``). The pip
   package of tensorflow-serving-api does not ship that message, so its schema (the fields we implement, under the
   same names) is declared here from a ``FileDescriptorProto``.
+* ``--monitoring_config_file``: a text ``tensorflow.serving.MonitoringConfig`` (``prometheus_config { enable: true
+  path: "/monitoring/prometheus/metrics" }``; an empty path means that one, TF Serving's default). The pip package
+  does not ship that message either, so it is declared the same way (both fields of ``PrometheusConfig``).
 """
 import dataclasses
 import os
@@ -44,6 +47,26 @@ def _batching_parameters_class():
 
 
 BatchingParametersProto = _batching_parameters_class()
+
+
+def _monitoring_config_class():
+    pool = descriptor_pool.DescriptorPool()
+    proto = descriptor_pb2.FileDescriptorProto(name="nli_app/serving/monitoring_config.proto",
+                                               package="tensorflow.serving", syntax="proto3")
+    field = descriptor_pb2.FieldDescriptorProto
+    prometheus = proto.message_type.add(name="PrometheusConfig")
+    prometheus.field.add(name="enable", number=1, label=field.LABEL_OPTIONAL, type=field.TYPE_BOOL)
+    prometheus.field.add(name="path", number=2, label=field.LABEL_OPTIONAL, type=field.TYPE_STRING)
+    monitoring = proto.message_type.add(name="MonitoringConfig")
+    monitoring.field.add(name="prometheus_config", number=1, label=field.LABEL_OPTIONAL, type=field.TYPE_MESSAGE,
+                         type_name=".tensorflow.serving.PrometheusConfig")
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+
+
+MonitoringConfigProto = _monitoring_config_class()
+DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+RESERVED_PATHS = ("/livez", "/readyz")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +117,23 @@ def parse_batching_parameters(text: str, source: str = "<batching parameters>") 
 def read_batching_parameters(path: str) -> BatchingParameters:
     with open(path) as f:
         return parse_batching_parameters(f.read(), path)
+
+
+def parse_monitoring_config(text: str, source: str = "<monitoring config>") -> str | None:
+    """The Prometheus scrape path a text ``MonitoringConfig`` turns on (None: metrics off)."""
+    prometheus = _parse_text(text, MonitoringConfigProto(), source).prometheus_config
+    if not prometheus.enable:
+        return None
+    path = prometheus.path or DEFAULT_PROMETHEUS_PATH
+    if not path.startswith("/") or "?" in path or path in RESERVED_PATHS or path.startswith("/v1/"):
+        raise ValueError(f"{source}: prometheus_config.path must be an absolute URL path other than /v1/..., "
+                         f"/livez and /readyz, got {path!r}")
+    return path
+
+
+def read_monitoring_config(path: str) -> str | None:
+    with open(path) as f:
+        return parse_monitoring_config(f.read(), path)
 
 
 def validate_model_server_config(config, source="<model config>"):
@@ -154,13 +194,17 @@ class ServerOptions:
     limits: TokenLimits = TokenLimits()
     rest_api_timeout_in_ms: int = 30000
     shutdown_grace_seconds: float = 10.0
+    prometheus_path: str | None = None      # from --monitoring_config_file; None: no scrape endpoint
+    enable_model_warmup: bool = True
+    readiness_drain_seconds: float = 0.0
 
 
 def options_from_flags(*, port=8500, rest_api_port=8501, model_name="default", model_base_path="",
                        model_config_file="", file_system_poll_wait_seconds=1.0, enable_batching=False,
                        batching_parameters_file="", grpc_max_message_size=INT32_MAX, host="0.0.0.0",
                        limits=TokenLimits(), rest_api_timeout_in_ms=30000,
-                       shutdown_grace_seconds=10.0) -> ServerOptions:
+                       shutdown_grace_seconds=10.0, monitoring_config_file="", enable_model_warmup=True,
+                       readiness_drain_seconds=0.0) -> ServerOptions:
     """Turns flag values into :class:`ServerOptions`, rejecting the combinations TF Serving rejects."""
     if bool(model_base_path) == bool(model_config_file):
         raise ValueError("Specify either --model_config_file or --model_base_path (with --model_name), not both "
@@ -179,7 +223,15 @@ def options_from_flags(*, port=8500, rest_api_port=8501, model_name="default", m
         raise ValueError(f"--grpc_max_message_size must be positive, got {grpc_max_message_size}")
     if rest_api_timeout_in_ms < 1:
         raise ValueError(f"--rest_api_timeout_in_ms must be positive, got {rest_api_timeout_in_ms}")
+    prometheus_path = read_monitoring_config(monitoring_config_file) if monitoring_config_file else None
+    if prometheus_path and not rest_api_port:
+        raise ValueError("--monitoring_config_file turns on Prometheus metrics, which are served on the REST port: "
+                         "set --rest_api_port")
+    if readiness_drain_seconds < 0:
+        raise ValueError(f"--readiness_drain_seconds must be >= 0, got {readiness_drain_seconds}")
     return ServerOptions(model_config=model_config, port=port, rest_api_port=rest_api_port,
                          file_system_poll_wait_seconds=file_system_poll_wait_seconds, batching=batching,
                          grpc_max_message_size=grpc_max_message_size, host=host, limits=limits,
-                         rest_api_timeout_in_ms=rest_api_timeout_in_ms, shutdown_grace_seconds=shutdown_grace_seconds)
+                         rest_api_timeout_in_ms=rest_api_timeout_in_ms, shutdown_grace_seconds=shutdown_grace_seconds,
+                         prometheus_path=prometheus_path, enable_model_warmup=enable_model_warmup,
+                         readiness_drain_seconds=readiness_drain_seconds)

@@ -3,7 +3,7 @@
 Every RPC is timed and logged; a :class:`ServingError` aborts with its code and message, anything else with
 INTERNAL, so no request can take a worker down. ``Regress`` and ``MultiInference`` answer UNIMPLEMENTED.
 Predict and Classify carry the client's deadline (``context.time_remaining()``) and the token limits into the
-predict path shared with REST.
+predict path shared with REST, and are counted and timed in the server's metrics (metrics.py).
 """
 import time
 
@@ -20,7 +20,8 @@ from serving import limits as limits_lib
 from serving import predict
 
 
-def _handle(name, model_spec, context, call):
+def _handle(name, model_spec, context, call, metrics=None):
+    """Runs ``call``; with ``metrics``, the RPC is counted and timed as API ``name`` (Predict / Classify)."""
     start = time.perf_counter()
     code = grpc.StatusCode.OK
     try:
@@ -32,25 +33,30 @@ def _handle(name, model_spec, context, call):
         code = failure.code
         context.abort(failure.code, failure.message)
     finally:
-        logging.info("grpc %s model=%s code=%s latency_ms=%.2f", name, model_spec.name, code.name,
-                     (time.perf_counter() - start) * 1e3)
+        seconds = time.perf_counter() - start
+        if metrics is not None:
+            metrics.observe_request(model_spec.name, name, "GRPC", code.name, seconds)
+        logging.info("grpc %s model=%s code=%s latency_ms=%.2f", name, model_spec.name, code.name, seconds * 1e3)
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager, batcher=None, limits=limits_lib.TokenLimits()):
+    def __init__(self, manager, batcher=None, limits=limits_lib.TokenLimits(), metrics=None):
         self._manager = manager
         self._batcher = batcher
         self._limits = limits
+        self._metrics = metrics
 
     def Predict(self, request, context):
         deadline = deadlines.from_timeout(context.time_remaining())
         return _handle("Predict", request.model_spec, context,
-                       lambda: predict.predict(self._manager, request, self._batcher, self._limits, deadline))
+                       lambda: predict.predict(self._manager, request, self._batcher, self._limits, deadline),
+                       self._metrics)
 
     def Classify(self, request, context):
         deadline = deadlines.from_timeout(context.time_remaining())
         return _handle("Classify", request.model_spec, context,
-                       lambda: predict.classify(self._manager, request, self._batcher, self._limits, deadline))
+                       lambda: predict.classify(self._manager, request, self._batcher, self._limits, deadline),
+                       self._metrics)
 
     def GetModelMetadata(self, request, context):
         return _handle("GetModelMetadata", request.model_spec, context,

@@ -9,11 +9,11 @@ keep-alive sockets without a thread each, while the blocking model calls run on 
 actively maintained and widely deployed. Waitress/cheroot are thread-per-connection WSGI servers whose own error
 pages cannot be JSON for body-size errors; tornado would do, with a less common server API.
 
-Answers: everything routed is JSON (rest.py). A body over ``max_body_bytes`` -> 429 RESOURCE_EXHAUSTED (as gRPC's
-message-size limit), a body not complete within ``body_timeout_seconds`` -> 408, a broken chunked body -> 400, all
-as ``{"error": ...}``; only framing errors caught by the HTTP parser itself get aiohttp's plain-text 400 (the
-request never reached a route). The deadline of a request is ``timeout_seconds`` (``--rest_api_timeout_in_ms``)
-after its body arrived.
+Answers: everything routed is JSON (rest.py) but the Prometheus scrape (bytes with their own ``Content-Type``).
+A body over ``max_body_bytes`` -> 429 RESOURCE_EXHAUSTED (as gRPC's message-size limit), a body not complete within
+``body_timeout_seconds`` -> 408, a broken chunked body -> 400, all as ``{"error": ...}``; only framing errors
+caught by the HTTP parser itself get aiohttp's plain-text 400 (the request never reached a route). The deadline
+of a request is ``timeout_seconds`` (``--rest_api_timeout_in_ms``) after its body arrived.
 """
 import asyncio
 import concurrent.futures
@@ -48,8 +48,12 @@ class RestServer:
     async def _handle(self, request: web.Request) -> web.Response:
         start = time.perf_counter()
         status, payload, headers = await self._respond(request)
-        data = json.dumps(payload, allow_nan=True).encode("utf-8")
-        response = web.Response(status=status, body=data, content_type="application/json", headers=headers)
+        if isinstance(payload, bytes):  # the Prometheus scrape: its Content-Type is in the headers
+            data = payload
+        else:
+            data = json.dumps(payload, allow_nan=True).encode("utf-8")
+            headers = {**headers, "Content-Type": "application/json"}
+        response = web.Response(status=status, body=data, headers=headers)
         if status in (408, 429) or (status == 400 and request.body_exists and not request.content.at_eof()):
             response.force_close()  # the rest of an unread body would be taken for the next request
         logging.info("rest %s %s status=%d latency_ms=%.2f", request.method, request.path, status,

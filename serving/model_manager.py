@@ -34,6 +34,16 @@ from serving.servable import load_servable
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelOverview:
+    """One model's state at a glance (readiness and metrics read it): statuses newest first, AVAILABLE versions."""
+    name: str
+    base_path: str
+    base_missing: bool
+    available: tuple
+    statuses: tuple
+
+
 @dataclasses.dataclass
 class VersionStatus:
     version: int
@@ -79,19 +89,28 @@ class ModelManager:
     """Loads and unloads the versions of every configured model; thread-safe look-ups for requests."""
 
     def __init__(self, model_server_config, poll_wait_seconds: float = 1.0, max_num_load_retries: int = 5,
-                 loader=load_servable):
+                 loader=load_servable, on_change=None, initial_load=True):
+        """``loader(name, version, path)`` loads one version; ``on_change()`` runs after every poll (the server
+        updates its health from it); ``initial_load=False`` leaves the first load to the first :meth:`poll_once`."""
         self._lock = threading.Lock()
         self._models = {}
         self._loader = loader
+        self._on_change = on_change
         self._poll_wait_seconds = poll_wait_seconds
         self._max_num_load_retries = max_num_load_retries
         self._stop = threading.Event()
         self._thread = None
-        self.reload_config(model_server_config)
+        self._set_config(model_server_config)
+        if initial_load:
+            self.poll_once()
 
     # ---- configuration and polling -------------------------------------------------------------------------------
     def reload_config(self, model_server_config):
         """Switches to a new model list: new models are loaded, models no longer listed are unloaded."""
+        self._set_config(model_server_config)
+        self.poll_once()
+
+    def _set_config(self, model_server_config):
         configs = {c.name: c for c in model_server_config.model_config_list.config}
         with self._lock:
             for name in list(self._models):
@@ -103,7 +122,6 @@ class ModelManager:
                     self._models[name].config = config
                 else:
                     self._models[name] = _Model(config)
-        self.poll_once()
 
     def poll_once(self):
         """One pass of the file-system source over every model (the work each poll tick does)."""
@@ -111,6 +129,8 @@ class ModelManager:
             models = list(self._models.values())
         for model in models:
             self._poll_model(model)
+        if self._on_change is not None:
+            self._on_change()
 
     def _poll_model(self, model):
         name, config = model.config.name, model.config
@@ -256,3 +276,10 @@ class ModelManager:
             raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}" + (
                 f": its base path {model.config.base_path} does not exist" if missing else ""))
         return [statuses[v] for v in sorted(statuses, reverse=True)]
+
+    def overview(self) -> list[ModelOverview]:
+        """Every configured model's state, by name."""
+        with self._lock:
+            return [ModelOverview(name, model.config.base_path, model.base_missing, tuple(sorted(model.servables)),
+                                  tuple(model.status[v] for v in sorted(model.status, reverse=True)))
+                    for name, model in sorted(self._models.items())]

@@ -233,7 +233,11 @@ def arrays_from_tensor_protos(signature, tensors) -> dict:
 # ---- the RPCs --------------------------------------------------------------------------------------------------------
 def predict(manager, request, batcher=None, limits=limits_lib.TokenLimits(), deadline=None):
     """``PredictionService.Predict``."""
-    servable = servable_for(manager, request.model_spec)
+    return predict_with(servable_for(manager, request.model_spec), request, batcher, limits, deadline)
+
+
+def predict_with(servable, request, batcher=None, limits=limits_lib.TokenLimits(), deadline=None):
+    """Predict on ``servable`` itself (the request's model name and version are not looked at: warm-up replays)."""
     key, signature = prediction_signature(servable, request.model_spec.signature_name)
     check_input_names(signature, request.inputs)
     aliases = check_output_filter(signature, request.output_filter)
@@ -281,7 +285,11 @@ def examples_of(input_proto) -> list:
 
 def classify(manager, request, batcher=None, limits=limits_lib.TokenLimits(), deadline=None):
     """``PredictionService.Classify`` over ``tf.Example``s (the same limits and deadline as Predict)."""
-    servable = servable_for(manager, request.model_spec)
+    return classify_with(servable_for(manager, request.model_spec), request, batcher, limits, deadline)
+
+
+def classify_with(servable, request, batcher=None, limits=limits_lib.TokenLimits(), deadline=None):
+    """Classify on ``servable`` itself (as :func:`predict_with`)."""
     key, signature = classification_signature(servable, request.model_spec.signature_name)
     examples = examples_of(request.input)
     input_name = next(iter(signature.inputs))

@@ -3,7 +3,10 @@
 Routes (https://www.tensorflow.org/tfx/serving/api_rest):
 ``POST /v1/models/NAME[/versions/N|/labels/L]:predict`` (row ``instances`` or columnar ``inputs``; ``{"b64": ..}``
 for bytes), ``:classify`` (``examples`` + optional ``context``), ``:regress`` (UNIMPLEMENTED),
-``GET`` (and ``HEAD``) ``/v1/models/NAME[/versions/N|/labels/L]`` (status) and ``.../metadata``.
+``GET`` (and ``HEAD``) ``/v1/models/NAME[/versions/N|/labels/L]`` (status) and ``.../metadata``. Operations
+(health.py, metrics.py): ``GET /livez`` (200 ``{"status": "alive"}``), ``GET /readyz`` (200 ``{"status": "ready"}``,
+or 503 ``{"error": "not ready: ...", "reasons": [...]}``) and, with a Prometheus path configured, ``GET PATH`` (the
+scrape, Prometheus text format). Every ``:predict`` / ``:classify`` is counted and timed in the metrics.
 
 Every answer is JSON; an error is ``{"error": message}`` with TF Serving's HTTP status for its code and TF Serving's
 text where it has one: a version beyond int64 -> 400 "Failed to convert version: N to numeric."; an unknown path ->
@@ -12,6 +15,7 @@ preflight". A known path with the wrong method -> 405 with an ``Allow`` header. 
 the transport http_transport.py; predict and classify go through predict.py's path shared with gRPC.
 """
 import re
+import time
 
 import grpc
 from absl import logging
@@ -23,6 +27,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 from serving import errors
 from serving import json_codec
 from serving import limits as limits_lib
+from serving import metrics as metrics_lib
 from serving import predict
 from serving.errors import ServingError
 
@@ -52,26 +57,63 @@ class MethodNotAllowed(ServingError):
         self.allow = allow
 
 
-class RestApi:
-    """Dispatches one REST request to predict.py; ``handle`` never raises."""
+_API = {":predict": "Predict", ":classify": "Classify"}
 
-    def __init__(self, manager, batcher=None, max_body_bytes=2**31 - 1, limits=limits_lib.TokenLimits()):
+
+class RestApi:
+    """Dispatches one REST request to predict.py; ``handle`` never raises.
+
+    ``readiness``: a callable returning the reasons the server is not ready (health.py; None: always ready);
+    ``metrics``: a ``metrics.Metrics`` (requests are recorded in it), scraped at ``prometheus_path`` when given."""
+
+    def __init__(self, manager, batcher=None, max_body_bytes=2**31 - 1, limits=limits_lib.TokenLimits(),
+                 readiness=None, metrics=None, prometheus_path=None):
         self.manager = manager
         self.batcher = batcher
         self.max_body_bytes = max_body_bytes
         self.limits = limits
+        self.readiness = readiness
+        self.metrics = metrics
+        self.prometheus_path = prometheus_path
 
     def handle(self, method: str, path: str, body: bytes, deadline=None, headers=None) -> tuple:
-        """-> (HTTP status, JSON-able body, extra response headers)."""
+        """-> (HTTP status, body, extra response headers): the body is JSON-able, or bytes whose type the
+        ``Content-Type`` header gives (the Prometheus scrape)."""
+        route = path.split("?", 1)[0]
+        if route in ("/livez", "/readyz") or (self.prometheus_path and route == self.prometheus_path):
+            return self._operation(method, route)
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
         try:
             return 200, self._dispatch(method, path, body, deadline, headers or {}), {}
         except MethodNotAllowed as error:
+            code = error.code
             return 405, {"error": error.message}, {"Allow": ", ".join(error.allow)}
         except Exception as error:  # noqa: BLE001 - every failure becomes {"error": ...}, never a dead worker
             failure = errors.from_exception(error)
+            code = failure.code
             if failure.code == grpc.StatusCode.INTERNAL:
                 logging.exception("REST %s %s failed", method, path)
             return failure.http_status, {"error": failure.message}, {}
+        finally:
+            match = _PATH.match(route)
+            if self.metrics is not None and match and match["verb"] in _API:
+                self.metrics.observe_request(match["name"], _API[match["verb"]], "REST", code.name,
+                                             time.perf_counter() - start)
+
+    def _operation(self, method, route):
+        """``/livez``, ``/readyz`` and the Prometheus scrape (GET and HEAD only)."""
+        if method not in _READ_METHODS:
+            return 405, {"error": f"Method {method} is not allowed for {route}; allowed: GET, HEAD"}, {
+                "Allow": ", ".join(_READ_METHODS)}
+        if route == "/livez":
+            return 200, {"status": "alive"}, {}
+        if route == "/readyz":
+            reasons = self.readiness() if self.readiness is not None else []
+            if reasons:
+                return 503, {"error": "not ready: " + "; ".join(reasons), "reasons": reasons}, {}
+            return 200, {"status": "ready"}, {}
+        return 200, self.metrics.exposition(), {"Content-Type": metrics_lib.CONTENT_TYPE}
 
     @staticmethod
     def _model_spec(spec, match):

@@ -62,7 +62,8 @@ DEFAULTS = {
                              model_base_path="", model_config_file="", file_system_poll_wait_seconds=1.0,
                              enable_batching=False, batching_parameters_file="", grpc_max_message_size=2 ** 31 - 1,
                              shutdown_grace_seconds=10.0, max_sentence_tokens=serving_limits.DEFAULT_MAX_SENTENCE_TOKENS,
-                             max_request_tokens=serving_limits.DEFAULT_MAX_REQUEST_TOKENS, rest_api_timeout_in_ms=30000),
+                             max_request_tokens=serving_limits.DEFAULT_MAX_REQUEST_TOKENS, rest_api_timeout_in_ms=30000,
+                             monitoring_config_file="", enable_model_warmup=True, readiness_drain_seconds=0.0),
     "nli_predict": dict(server="localhost:8500", model_name="esim", model_version=None, premise=None,
                         hypothesis=None, input_file=None, batch_size=64, rest=False),
 }
@@ -139,6 +140,9 @@ def _cases(tmp):
     tiny = [f"--model_dir={os.path.join(tmp, 'run')}", "--embedding_dim=4", "--hidden_units=4", "--max_steps=1",
             "--num_heatmaps=0"]
     missing = os.path.join(tmp, "missing")
+    monitoring = os.path.join(tmp, "monitoring.config")
+    with open(monitoring, "w") as f:
+        f.write("prometheus_config {\n  enable: yes_please\n}\n")
     # name -> (argv, exit status, what the one stderr line must contain)
     return {
         "train_negative_batch": (["train_nli", *tiny, "--batch_size=-1"], 2, "--batch_size=-1"),
@@ -153,6 +157,9 @@ def _cases(tmp):
         "train_non_utf8_file": (["train_nli", *tiny, f"--train_path={latin1}"], 1, f"{latin1}:2: not UTF-8"),
         "export_missing_model_dir": (["export_nli", f"--model_dir={missing}", f"--export_base={tmp}"], 2,
                                      f"--model_dir={missing}: no such directory"),
+        "server_bad_monitoring_config": (["nli_model_server", f"--model_base_path={tmp}",
+                                          f"--monitoring_config_file={monitoring}"], 2,
+                                         f"{monitoring}:2: invalid MonitoringConfig"),
         "large_batch_unknown_experiment": (["large_batch", "sb_vs_la"], 2, "unknown experiment(s) ['sb_vs_la']"),
         "large_batch_negative_epochs": (["large_batch", "--epochs=-1", "perf_model"], 2, "--epochs=-1"),
         "paths_unknown_optimizer": (["optimizer_paths", f"--output_dir={tmp}", "--optimizers=sgd,adamm"], 2,
@@ -190,6 +197,7 @@ def test_help_prints_purpose_and_every_flag(results, binary):
 
 FAILURES = ["train_negative_batch", "train_negative_epochs", "train_unknown_optimizer", "train_bad_optimizer_args",
             "train_missing_train_path", "train_malformed_file", "train_non_utf8_file", "export_missing_model_dir",
+            "server_bad_monitoring_config",
             "large_batch_unknown_experiment", "large_batch_negative_epochs", "paths_unknown_optimizer"]
 
 

@@ -15,6 +15,11 @@
   the words and the tree of its sentence, an empty one falls back to the tokenised text and the full binary tree
   (``tree_graph``); a malformed parse fails the request with INVALID_ARGUMENT "malformed binary parse".
 
+Every export carries TF Serving's warm-up file, ``assets.extra/tf_serving_warmup_requests`` (serving/warmup.py):
+Predict requests of :data:`WARMUP_PAIRS` (3 to 55 tokens, five length buckets of the batcher) one pair
+at a time and all together, for every predict signature, and one Classify request, which TF Serving and
+``nli_model_server`` replay before the version serves.
+
 ``export_versioned(model, vocabulary, base, name, version=None)`` writes ``BASE/NAME/VERSION/`` (the next free
 integer by default) atomically: into a hidden temporary directory next to it (``.tmp-VERSION-PID-*``), then one
 ``rename``, so a server polling ``BASE/NAME`` never sees a half-written version. After the rename, temporary
@@ -26,12 +31,27 @@ import shutil
 import tempfile
 
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 
 from nli_app.nli import graph_tokenizer, snli, sorted_inference, tree_graph, tree_model
 from nli_app.nli import vocab as vocab_lib
+from serving import warmup
 from serving.servable import CLASSIFY_METHOD_NAME, set_method_name
 
 _STRINGS = tf.TensorSpec([None], tf.string)
+
+# SNLI-like pairs from 3 to 55 tokens: premises of 11 to 334 bytes, five of the batcher's power-of-two length buckets.
+WARMUP_PAIRS = (
+    ("A dog runs.", "An animal is moving."),
+    ("Two children are playing soccer in a park.", "Kids are outside."),
+    ("A woman in a red coat waits at a crowded bus stop while reading a newspaper.", "A woman is at home."),
+    ("An older man with a gray beard and a blue hat is fixing the engine of an old truck on the side of a dusty "
+     "road, while two boys watch him and hand him tools.", "A mechanic is working on a vehicle."),
+    ("During the street festival, dozens of musicians in bright costumes march down the main avenue playing "
+     "drums and trumpets, followed by dancers, children waving flags, and a crowd of tourists taking pictures "
+     "from both sides of the street, while vendors sell grilled corn and lemonade from small carts parked in "
+     "front of the old theater.", "Nobody is outside today."),
+)
 
 
 def _encode_tokens(tokens, table):
@@ -48,7 +68,12 @@ class NliServingModule(tf.Module):
 
     def __init__(self, model, vocabulary, parses=True):
         super().__init__()
-        self.model = model
+        # The graph captures the model's tf.Variables; they (not the Keras model) are what the module tracks. Keras 3
+        # exports a tracked Keras variable as a second, separate variable that the restore op fills, so a TF1
+        # session (TF Serving's C++ loader, ``tf.compat.v1.saved_model.loader``) would restore that copy and leave
+        # the variables the signatures read uninitialised.
+        self.model_variables = [v.value for v in model.variables]
+        self._run_model = lambda inputs: sorted_inference.predict(model, inputs)
         self.table = graph_tokenizer.lookup_table(vocabulary)
         self.labels = tf.constant(snli.LABELS)
         self.with_trees = tree_model.is_tree_model(model)
@@ -67,7 +92,7 @@ class NliServingModule(tf.Module):
             features = self._side(tokens, trees_fn)
             inputs[side] = features.pop("ids")
             inputs.update({f"{side}_{k}": v for k, v in features.items()})
-        probabilities = tf.cast(sorted_inference.predict(self.model, inputs), tf.float32)
+        probabilities = tf.cast(self._run_model(inputs), tf.float32)
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {"probabilities": probabilities, "label_id": label_id, "label": tf.gather(self.labels, label_id)}
 
@@ -110,6 +135,32 @@ class NliServingModule(tf.Module):
         return signatures
 
 
+def warmup_logs(signatures: dict, model_name: str) -> list:
+    """The warm-up ``PredictionLog``s of an export with ``signatures`` (key -> concrete function)."""
+    def predict_log(key, pairs):
+        log = prediction_log_pb2.PredictionLog()
+        request = log.predict_log.request
+        request.model_spec.name, request.model_spec.signature_name = model_name, key
+        columns = {"premise": [p for p, _ in pairs], "hypothesis": [h for _, h in pairs],
+                   "premise_parse": [""] * len(pairs), "hypothesis_parse": [""] * len(pairs)}
+        for name in [spec.name for spec in tf.nest.flatten(signatures[key].structured_input_signature)]:
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(columns[name], dtype=tf.string))
+        return log
+
+    logs = []
+    for key in sorted(k for k in signatures if k != "classify"):
+        logs.extend(predict_log(key, [pair]) for pair in WARMUP_PAIRS)
+        logs.append(predict_log(key, WARMUP_PAIRS))
+    classify = prediction_log_pb2.PredictionLog()
+    request = classify.classify_log.request
+    request.model_spec.name, request.model_spec.signature_name = model_name, "classify"
+    for premise, hypothesis in WARMUP_PAIRS:
+        example = request.input.example_list.examples.add()
+        example.features.feature["premise"].bytes_list.value.append(premise.encode())
+        example.features.feature["hypothesis"].bytes_list.value.append(hypothesis.encode())
+    return logs + [classify]
+
+
 def export_model(model, vocabulary, export_dir, parses=True):
     """Writes the SavedModel of ``model`` (a Keras NLI model) with ``vocabulary`` (``vocab.Vocabulary``) to
     ``export_dir``, which must not exist; atomic (temporary sibling directory + rename). Returns ``export_dir``.
@@ -122,8 +173,10 @@ def export_model(model, vocabulary, export_dir, parses=True):
     tmp = tempfile.mkdtemp(prefix=f".tmp-{os.path.basename(export_dir)}-{os.getpid()}-", dir=parent)
     try:
         module = NliServingModule(model, vocabulary, parses)
-        tf.saved_model.save(module, tmp, signatures=module.signatures())
+        signatures = module.signatures()
+        tf.saved_model.save(module, tmp, signatures=signatures)
         set_method_name(tmp, "classify", CLASSIFY_METHOD_NAME)
+        warmup.write_logs(tmp, warmup_logs(signatures, os.path.basename(parent)))
         os.rename(tmp, export_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
