@@ -44,6 +44,54 @@ def expected(x):
     return 2 * x + x.sum(axis=1, keepdims=True)
 
 
+class Gate:
+    """Holds the batcher's only thread in a model call until ``open()``, so that requests submitted meanwhile are
+    all queued when it is released: which of them merge is then fixed, whatever the machine's load."""
+
+    def __init__(self, batcher):
+        self.entered, self.released = threading.Event(), threading.Event()
+        self.batcher = batcher
+        self.thread = threading.Thread(target=batcher.submit, args=("gate", self._hold, {"x": np.zeros((1, 2))}))
+        self.thread.start()
+        assert self.entered.wait(30), "the batch thread never took the gate request"
+
+    def _hold(self, inputs):
+        self.entered.set()
+        self.released.wait(30)
+        return {"y": inputs["x"]}
+
+    def open(self, queued_requests):
+        """Waits until ``queued_requests`` requests wait in the batcher, then lets its thread go on."""
+        for _ in range(3000):
+            if self.batcher.queue_depth()[1] >= queued_requests:
+                break
+            time.sleep(0.01)
+        assert self.batcher.queue_depth()[1] == queued_requests, self.batcher.queue_depth()
+        self.released.set()
+        self.thread.join()
+
+
+def submit_behind_gate(batcher, requests):
+    """Runs ``requests`` ([(key, model, inputs, length)]) in threads while a Gate holds the batch thread; returns
+    the outputs (or ServingErrors) in order."""
+    gate = Gate(batcher)
+    out = [None] * len(requests)
+
+    def call(i, key, model, inputs, length):
+        try:
+            out[i] = batcher.submit(key, model, inputs, length=length)["y"]
+        except ServingError as error:
+            out[i] = error
+    threads = [threading.Thread(target=call, args=(i, *r)) for i, r in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    gate.open(len(requests))
+    for thread in threads:
+        thread.join()
+    batcher.stop()
+    return out
+
+
 def test_padded_size():
     assert [padded_size(n, (2, 4, 8)) for n in (1, 2, 3, 5, 8)] == [2, 2, 4, 8, 8]
     assert padded_size(3, ()) == 3
@@ -51,15 +99,12 @@ def test_padded_size():
 
 def test_concurrent_requests_are_merged_and_split_back():
     model = RecordingModel()
-    batcher = Batcher(BatchingParameters(max_batch_size=64, batch_timeout_micros=200_000, num_batch_threads=1))
+    batcher = Batcher(BatchingParameters(max_batch_size=64, batch_timeout_micros=0, num_batch_threads=1))
     arrays = [np.full((i % 3 + 1, 2), i, np.float32) for i in range(12)]
-    results, errors = submit_concurrently(batcher, model, arrays)
-    batcher.stop()
-    assert errors == [None] * 12
+    results = submit_behind_gate(batcher, [("m", model, {"x": x}, 0) for x in arrays])
     for x, y in zip(arrays, results):
         np.testing.assert_allclose(y, expected(x))
-    assert sum(model.sizes) == sum(len(x) for x in arrays)
-    assert len(model.sizes) < 12  # the 200 ms window merged requests
+    assert model.sizes == [sum(len(x) for x in arrays)]  # the 12 queued requests ran as one batch of 24 rows
 
 
 def test_padding_to_allowed_batch_sizes_is_dropped_from_outputs():
@@ -187,41 +232,39 @@ def test_expired_tasks_are_dropped_from_the_queue_before_the_model_runs():
 
 def test_length_buckets_keep_long_strings_out_of_short_batches():
     model = RecordingModel()
-    batcher = Batcher(BatchingParameters(max_batch_size=64, batch_timeout_micros=200_000, num_batch_threads=1))
+    batcher = Batcher(BatchingParameters(max_batch_size=64, batch_timeout_micros=0, num_batch_threads=1))
     lengths = [3, 5, 6, 7, 900, 1000]  # buckets 2, 3, 3, 3, 10, 10
-    out = {}
-
-    def call(length):
-        out[length] = batcher.submit("m", model, {"x": np.full((1, 2), length, np.float32)}, length=length)["y"]
-    threads = [threading.Thread(target=call, args=(n,)) for n in lengths]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    batcher.stop()
-    assert sorted(model.sizes) == [1, 2, 3]
-    for length, y in out.items():
+    out = submit_behind_gate(batcher, [("m", model, {"x": np.full((1, 2), n, np.float32)}, n) for n in lengths])
+    assert sorted(model.sizes) == [1, 2, 3]  # one batch per bucket
+    for length, y in zip(lengths, out):
         np.testing.assert_allclose(y, expected(np.full((1, 2), length, np.float32)))
 
 
 def test_a_lone_long_request_is_not_starved_by_a_stream_of_short_ones():
-    model = RecordingModel(delay=0.02)
-    batcher = Batcher(BatchingParameters(max_batch_size=4, batch_timeout_micros=50_000, num_batch_threads=1))
-    stop, done = threading.Event(), {}
+    """Batches run in the order they were opened, whatever their bucket: a long request queued behind two full
+    batches of short ones runs third, before the short batch opened after it."""
+    seen = []
 
-    def short_stream(k):
-        while not stop.is_set():
-            batcher.submit("m", model, {"x": np.ones((1, 2), np.float32)}, length=5)
+    def model(inputs):
+        seen.append(int(inputs["x"][0, 0]))
+        return {"y": inputs["x"]}
+    batcher = Batcher(BatchingParameters(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1))
+    gate = Gate(batcher)
+    threads = []
 
-    streams = [threading.Thread(target=short_stream, args=(k,)) for k in range(6)]
-    for thread in streams:
-        thread.start()
-    time.sleep(0.2)  # the short bucket is saturated
-    start = time.monotonic()
-    batcher.submit("m", model, {"x": np.zeros((1, 2), np.float32)}, length=5000)
-    done["long"] = time.monotonic() - start
-    stop.set()
-    for thread in streams:
+    def submit(tag, length):  # one request, queued before the next one is submitted
+        threads.append(threading.Thread(target=batcher.submit, args=("m", model, {"x": np.full((1, 2), tag)}),
+                                        kwargs=dict(length=length)))
+        threads[-1].start()
+        for _ in range(3000):
+            if batcher.queue_depth()[1] == len(threads):
+                break
+            time.sleep(0.01)
+    for tag, length, count in ((1, 5, 8), (2, 5000, 1), (3, 5, 4)):
+        for _ in range(count):
+            submit(tag, length)
+    gate.open(len(threads))
+    for thread in threads:
         thread.join()
     batcher.stop()
-    assert done["long"] < 1.0, done  # one batch timeout plus the batches opened before it, not forever
+    assert seen == [1, 1, 2, 3]
