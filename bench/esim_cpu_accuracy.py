@@ -32,9 +32,10 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from nli_app import cli  # noqa: E402
-from nli_app.nli import dataset as dataset_lib  # noqa: E402
-from nli_app.nli import esim, glove, snli  # noqa: E402
-from nli_app.nli import vocab as vocab_lib  # noqa: E402
+from nli_app.nli.data import dataset as dataset_lib  # noqa: E402
+from nli_app.nli.data import glove, snli  # noqa: E402
+from nli_app.nli.data import vocab as vocab_lib  # noqa: E402
+from nli_app.nli.models import esim  # noqa: E402
 from nli_app.train import flags as train_flags  # noqa: E402
 from nli_app.train.strategy import make_strategy  # noqa: E402
 from nli_app.train.trainer import Trainer, TrainerConfig  # noqa: E402

@@ -46,7 +46,7 @@ def define_flags(flag_values=flags.FLAGS):
 def _run_point(size, seed, model_dir, recipe, extra):
     results = os.path.join(model_dir, "results.json")
     if not os.path.exists(results):
-        command = [sys.executable, "-m", "nli_app.nli.train_nli", f"--flagfile={recipe}", f"--train_limit={size}",
+        command = [sys.executable, "-m", "nli_app.bin.train_nli", f"--flagfile={recipe}", f"--train_limit={size}",
                    f"--seed={seed}", f"--model_dir={model_dir}", "--test_path=", *extra]
         logging.info("training %d pairs, seed %d: %s", size, seed, " ".join(command))
         start = time.perf_counter()

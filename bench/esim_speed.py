@@ -29,10 +29,12 @@ import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
 import keras  # noqa: E402
-import optimizers  # noqa: E402
 from nli_app import cli  # noqa: E402
-from nli_app.nli import dataset, esim, snli, sorted_inference, tree_model  # noqa: E402
-from nli_app.nli import vocab as vocab_lib  # noqa: E402
+from nli_app.nli import sorted_inference  # noqa: E402
+from nli_app.nli.data import dataset, snli  # noqa: E402
+from nli_app.nli.data import vocab as vocab_lib  # noqa: E402
+from nli_app.nli.models import esim, tree_model  # noqa: E402
+import optimizers  # noqa: E402
 
 FLAGS = flags.FLAGS
 

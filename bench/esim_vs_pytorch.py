@@ -41,8 +41,9 @@ from absl import flags  # noqa: E402
 
 import keras  # noqa: E402
 from nli_app import cli  # noqa: E402
-from nli_app.nli import dataset as dataset_lib  # noqa: E402
-from nli_app.nli import esim, sorted_inference  # noqa: E402
+from nli_app.nli import sorted_inference  # noqa: E402
+from nli_app.nli.data import dataset as dataset_lib  # noqa: E402
+from nli_app.nli.models import esim  # noqa: E402
 from nli_app.train.trainer import Trainer, TrainerConfig  # noqa: E402
 
 FLAGS = flags.FLAGS

@@ -25,8 +25,9 @@ from absl import flags, logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nli_app import cli, papers, summary  # noqa: E402
-from nli_app.large_batch import main as lb_main  # noqa: E402
-from nli_app.large_batch import networks, sb_vs_lb  # noqa: E402
+from nli_app.bin import large_batch as lb_main  # noqa: E402
+from nli_app.large_batch import networks  # noqa: E402
+from nli_app.large_batch.experiments import sb_vs_lb  # noqa: E402
 from nli_app.sharpness import model_sharpness  # noqa: E402
 from nli_app.sharpness.box import METHODS  # noqa: E402
 from nli_app.train import flags as train_flags  # noqa: E402

@@ -24,7 +24,7 @@ from absl import flags, logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nli_app import cli, papers  # noqa: E402
-from nli_app.large_batch import main as lb_main  # noqa: E402
+from nli_app.bin import large_batch as lb_main  # noqa: E402
 from nli_app.train import flags as train_flags  # noqa: E402
 from nli_app.train.trainer import TrainerConfig  # noqa: E402
 
@@ -137,7 +137,8 @@ def main(argv):
     logging.set_verbosity(logging.INFO)
     options = options_from_flags(flags.FLAGS)
     # pylint: disable=import-outside-toplevel
-    from nli_app.large_batch import cifar, mnist, sb_vs_lb
+    from nli_app.large_batch.data import cifar, mnist
+    from nli_app.large_batch.experiments import sb_vs_lb
     from nli_app.large_batch.study import Study, regime_batch_sizes
     from nli_app.train.strategy import make_strategy
     # pylint: enable=import-outside-toplevel

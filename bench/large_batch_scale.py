@@ -53,7 +53,8 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     import numpy as np  # pylint: disable=import-outside-toplevel
-    from nli_app.large_batch import mnist, networks  # pylint: disable=import-outside-toplevel
+    from nli_app.large_batch import networks  # pylint: disable=import-outside-toplevel
+    from nli_app.large_batch.data import mnist  # pylint: disable=import-outside-toplevel
     from nli_app.large_batch.study import load_weights  # pylint: disable=import-outside-toplevel
     from nli_app.sharpness import model_sharpness  # pylint: disable=import-outside-toplevel
     splits = mnist.load(FLAGS.data_path)

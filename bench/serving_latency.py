@@ -18,10 +18,8 @@ import tempfile
 import threading
 import time
 
-# Run as a script, this file's directory comes first on sys.path and its name would shadow the serving package;
-# the toy model and the server-process runner are test fixtures (tests/), not part of the installed package.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [os.path.join(_HERE, "..", "tests")]
+# Import the project from the repository root.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -30,11 +28,11 @@ from tensorflow_serving.apis import predict_pb2  # noqa: E402
 from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
 
 import grpc  # noqa: E402
-import toy_model  # noqa: E402
 from nli_app import cli  # noqa: E402
+from nli_app.testing import toy_model  # noqa: E402
+from nli_app.testing.server_process import ServerProcess  # noqa: E402
 from serving.client import string_tensor  # noqa: E402
 from serving.model_manager import list_versions  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -44,8 +42,10 @@ HYPOTHESIS = "A man is not playing music ."
 
 def export_esim(dim):
     """An untrained ESIM over the vocabulary of the shipped SNLI dev pairs, exported as the contract says."""
-    from nli_app.nli import esim, export, snli
-    from nli_app.nli import vocab as vocab_lib
+    from nli_app.nli import export
+    from nli_app.nli.data import snli
+    from nli_app.nli.data import vocab as vocab_lib
+    from nli_app.nli.models import esim
     examples = snli.read_snli(snli.sample_path("dev")).examples
     vocabulary = vocab_lib.Vocabulary.from_examples(examples)
     model = esim.build_esim(len(vocabulary), embedding_dim=dim, hidden_units=dim, dropout=0.0)
@@ -162,7 +162,8 @@ def bench_server(base_path, name, batching, concurrencies, floor_call):
 def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("model_base_path", "", "A model base path to serve (default: a fresh export of --model).", flag_values=flag_values)
     flags.DEFINE_enum("model", "esim", ["esim", "toy"], "Model to export when no --model_base_path: an (untrained) "
-                      "ESIM exported by nli_app.nli.export, or tests/toy_model.py (tiny: shows pure overhead).", flag_values=flag_values)
+                      "ESIM exported by nli_app.nli.export, or nli_app/testing/toy_model.py (tiny: shows pure overhead).",
+                      flag_values=flag_values)
     flags.DEFINE_integer("esim_dim", 64, "ESIM embedding and hidden size.", flag_values=flag_values)
     flags.DEFINE_integer("requests", 400, "Timed requests per (server, concurrency) cell.", flag_values=flag_values)
     flags.DEFINE_list("concurrency", ["1", "8", "32"], "Concurrency levels.", flag_values=flag_values)

@@ -13,10 +13,9 @@ import sys
 import tempfile
 import time
 
-# Run as a script, this file's directory comes first on sys.path and its name would shadow the serving package;
-# the server-process runner is a test fixture (tests/), not part of the installed package.
+# Import the project from the repository root.
 _HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [os.path.join(_HERE, "..", "tests")]
+sys.path[0] = os.path.dirname(_HERE)
 
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
@@ -24,9 +23,9 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
 
-import serving_requests  # noqa: E402
-from nli_app.nli import export_nli  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
+from nli_app.bin import export_nli  # noqa: E402
+from nli_app.testing import serving_requests  # noqa: E402
+from nli_app.testing.server_process import ServerProcess  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", os.path.join(_HERE, "..", "nli_app", "data", "models", "esim_snli"),

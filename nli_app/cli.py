@@ -1,6 +1,6 @@
 """The command-line layer every binary shares: quiet start-up, ``--help``, one-line errors, Ctrl-C.
 
-A binary module has one shape (``serving/server.py``, ``nli_app/nli/train_nli.py``, ...)::
+A binary module has one shape (``nli_app/bin/nli_model_server.py``, ``nli_app/bin/train_nli.py``, ...)::
 
     \"\"\"``my_binary``: what it does (printed by --help).\"\"\"
     def define_flags(flag_values=flags.FLAGS):          # its own flags + shared groups, with its defaults
@@ -52,13 +52,13 @@ flags.disclaim_key_flags()
 
 # Console script name -> the binary's module (each has define_flags and run; see the module docstring).
 BINARIES = {
-    "optimizer_paths": "optimizers.optimizer_paths",
-    "large_batch": "nli_app.large_batch.main",
-    "train_nli": "nli_app.nli.train_nli",
-    "eval_nli": "nli_app.nli.eval_nli",
-    "export_nli": "nli_app.nli.export_nli",
-    "nli_model_server": "serving.server",
-    "nli_predict": "serving.client",
+    "optimizer_paths": "nli_app.bin.optimizer_paths",
+    "large_batch": "nli_app.bin.large_batch",
+    "train_nli": "nli_app.bin.train_nli",
+    "eval_nli": "nli_app.bin.eval_nli",
+    "export_nli": "nli_app.bin.export_nli",
+    "nli_model_server": "nli_app.bin.nli_model_server",
+    "nli_predict": "nli_app.bin.nli_predict",
 }
 
 HELP_ARGS = ("--help", "-help", "-h", "-?", "--helpshort", "-helpshort")

@@ -2,7 +2,7 @@
 import keras
 from keras import ops
 
-import optimizers
+from optimizers import registry
 from optimizers.replicas import summed_replicas
 
 _INT32_MODULUS = 2**31 - 1
@@ -65,7 +65,7 @@ class GradientNoise(keras.optimizers.Optimizer):
             raise ValueError(f"eta and gamma must be non-negative, got eta={eta}, gamma={gamma}")
         super().__init__(learning_rate=0.0, name=name)
         if isinstance(inner_optimizer, str):
-            inner_optimizer = optimizers.get(inner_optimizer)
+            inner_optimizer = registry.get(inner_optimizer)
         if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
             raise ValueError(f"inner_optimizer must be an optimizer or its name, got {inner_optimizer!r}")
         self.inner_optimizer = inner_optimizer

@@ -21,7 +21,7 @@ LABELS = np.array([0, 2], np.int32)
 
 def build(kind):
     """The model `kind` (ESIM or the tree model) at toy sizes; its dropout (0.5) is off in the calls below."""
-    from nli_app.nli import esim, tree_model
+    from nli_app.nli.models import esim, tree_model
     if kind == "esim":
         return esim.build_esim(VOCAB, DIM, UNITS)
     return tree_model.build_tree_model(VOCAB, DIM, UNITS)
@@ -29,7 +29,7 @@ def build(kind):
 
 def inputs(kind):
     """The models' input dict for the pairs above (ids with padding; tree arrays for the tree model)."""
-    from nli_app.nli import trees
+    from nli_app.nli.data import trees
     rng = np.random.default_rng(7)
     features = {}
     for side, parses, words in (("premise", PREMISES, [None, None]), ("hypothesis", HYPOTHESES, HYPOTHESIS_WORDS)):

@@ -9,7 +9,7 @@ import sys
 import keras
 import numpy as np
 
-from nli_app.large_batch import mnist
+from nli_app.large_batch.data import mnist
 from nli_app.large_batch.networks import build_c1, build_f1
 
 NUM_EXAMPLES = 512

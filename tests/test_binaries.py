@@ -15,7 +15,7 @@ import pytest
 from absl import flags
 
 from nli_app import cli
-from nli_app.nli import snli
+from nli_app.nli.data import snli
 from serving import limits as serving_limits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from nli_app.nli import esim
+from nli_app.nli.models import esim
 
 TINY = dict(vocab_size=30, embedding_dim=8, hidden_units=6)
 

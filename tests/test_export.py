@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from tensorflow.core.protobuf import saved_model_pb2
 
-from nli_app.nli import esim, export, models, trees
-from nli_app.nli import vocab as vocab_lib
-from nli_app.nli.tree_model import build_tree_model
+from nli_app.nli import export, models
+from nli_app.nli.data import trees
+from nli_app.nli.data import vocab as vocab_lib
+from nli_app.nli.models import esim
+from nli_app.nli.models.tree_model import build_tree_model
 
 VOCAB = vocab_lib.Vocabulary(vocab_lib.SPECIALS + tuple("A dog runs fast . The cat is n't sleeping outside".split()))
 PREMISES = ["A dog runs fast.", "The cat isn't sleeping", "Zebras outside!"]   # 'Zebras', '!' -> _UNK_
@@ -174,12 +176,12 @@ def test_export_nli_binary_writes_next_version(tmp_path):
     models.save(str(tmp_path / "run"), model, VOCAB, {"model": "esim", "builder_kwargs": {}, "with_trees": False,
                                                       "tree_kind": "syntactic"})
     (tmp_path / "base" / "esim" / "4").mkdir(parents=True)
-    result = subprocess.run([sys.executable, "-m", "nli_app.nli.export_nli", f"--model_dir={tmp_path / 'run'}",
+    result = subprocess.run([sys.executable, "-m", "nli_app.bin.export_nli", f"--model_dir={tmp_path / 'run'}",
                              f"--export_base={tmp_path / 'base'}"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"export_dir": str(tmp_path / "base" / "esim" / "5"), "model_name": "esim", "version": 5}
     assert (tmp_path / "base" / "esim" / "5" / "saved_model.pb").exists()
-    missing = subprocess.run([sys.executable, "-m", "nli_app.nli.export_nli", f"--model_dir={tmp_path}",
+    missing = subprocess.run([sys.executable, "-m", "nli_app.bin.export_nli", f"--model_dir={tmp_path}",
                               f"--export_base={tmp_path / 'base'}"], capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and "not a trained NLI model directory" in missing.stderr

@@ -6,7 +6,7 @@ import types
 import numpy as np
 import pytest
 
-from nli_app.nli import glove, vocab
+from nli_app.nli.data import glove, vocab
 
 
 @pytest.fixture

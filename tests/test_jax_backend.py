@@ -185,7 +185,7 @@ def test_model_forward_pass_and_gradients_match_the_tensorflow_backend(kind, ten
 
 def test_optimizers_and_models_do_not_load_tensorflow():
     """Under JAX, `import optimizers` and the model modules must not import TensorFlow (conftest has, so: a child)."""
-    code = ("import sys, optimizers, nli_app.nli.esim, nli_app.nli.tree_model, nli_app.nli.models; "
+    code = ("import sys, optimizers, nli_app.nli.models.esim, nli_app.nli.models.tree_model, nli_app.nli.models; "
             "print(sorted(m for m in ('tensorflow', 'tf_keras') if m in sys.modules))")
     env = dict(os.environ, KERAS_BACKEND="jax")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from nli_app.large_batch import cifar, mnist, timit
+from nli_app.large_batch.data import cifar, mnist, timit
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
 SHARED_MNIST = os.path.join(SHARED, "mnist", "mnist.npz")

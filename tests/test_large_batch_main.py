@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nli_app import cli, summary
-from nli_app.large_batch import main as lb_main
+from nli_app.bin import large_batch as lb_main
 
 DEFAULT_TAG = summary.sharpness_tag("sharpness", 1e-3)
 PAPER_TAG = summary.sharpness_tag("sharpness", 1e-3, method="paper")

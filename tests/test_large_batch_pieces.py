@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nli_app.large_batch import parametric, perf_model
+from nli_app.large_batch import perf_model
+from nli_app.large_batch.data.splits import Splits
 from nli_app.large_batch.evaluation import evaluate, recalibrate_batchnorm
-from nli_app.large_batch.splits import Splits
+from nli_app.large_batch.experiments import parametric
 from nli_app.large_batch.study import loss_plateau_stop, regime_batch_sizes
 
 
@@ -105,7 +106,7 @@ def test_regime_batch_sizes():
 
 
 def test_augmentation_shifts_whole_images():
-    from nli_app.large_batch.augmentation import augment_fn, image_shape_of
+    from nli_app.large_batch.data.augmentation import augment_fn, image_shape_of
     assert image_shape_of((64,)) == (8, 8, 1) and image_shape_of((32, 32, 3)) == (32, 32, 3)
     with pytest.raises(ValueError, match="square"):
         image_shape_of((60,))
@@ -170,7 +171,7 @@ def test_adversarial_training(plain_run):
 
 def test_trial_statistics_use_the_sample_std_and_the_figure_has_a_log_axis(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
-    from nli_app.large_batch import plots, sb_vs_lb
+    from nli_app.large_batch.experiments import plots, sb_vs_lb
     stats = sb_vs_lb._stats  # pylint: disable=protected-access
     assert stats([1.0, 2.0, 4.0])["mean"] == pytest.approx(7 / 3)
     assert stats([1.0, 2.0, 4.0])["std"] == pytest.approx(np.std([1, 2, 4], ddof=1)) and stats([5.0])["std"] == 0.0

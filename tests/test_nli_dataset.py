@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nli_app.nli import dataset, snli, trees, vocab
+from nli_app.nli.data import dataset, snli, trees, vocab
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import optimizers
 from nli_app import cli
-from optimizers import optimizer_paths
-from optimizers.objectives import BEALE, SADDLE
+from nli_app.bin import optimizer_paths
+from nli_app.surfaces import BEALE, SADDLE
+import optimizers
 
 
 @pytest.mark.parametrize("problem", [BEALE, SADDLE], ids=["beale", "saddle"])

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nli_app.nli import eval_nli, export, models, snli
+from nli_app.bin import eval_nli
+from nli_app.nli import export, models
+from nli_app.nli.data import snli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIR = os.path.join(ROOT, "nli_app", "data", "models", "esim_snli")

@@ -1,6 +1,6 @@
 """End to end: ``nli_model_server`` in a child process on free loopback ports serving a SavedModel with the export
-contract's signatures (tests/toy_model.py; the real exported ESIM is test_serving_export.py), queried over gRPC
-and REST and compared with the same SavedModel called in this process; version 2 published while a client loop
+contract's signatures (nli_app/testing/toy_model.py; the real exported ESIM is test_serving_export.py), queried over
+gRPC and REST and compared with the same SavedModel called in this process; version 2 published while a client loop
 runs, a corrupt version 3, the bad-input suite over both protocols, ``nli_predict``, and a SIGTERM that exits 0 (the
 server fixture's teardown). Draining in-flight requests on shutdown is test_serving_http.py's, in-process.
 This is the one module that needs a server in its own process."""
@@ -21,11 +21,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      prediction_service_pb2_grpc, model_service_pb2_grpc)
 
-import serving_requests
-from nli_app.nli import snli
-import toy_model
+from nli_app.nli.data import snli
+from nli_app.testing import serving_requests
+from nli_app.testing import toy_model
+from nli_app.testing.server_process import ServerProcess
 from serving.client import NLIClient, read_pairs, string_tensor
-from server_process import ServerProcess
 
 SNLI_DEV = snli.sample_path("dev")
 LABELS = toy_model.LABELS
@@ -256,8 +256,8 @@ def test_nli_predict_binary(models, server, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     with open(SNLI_DEV) as source, open(tmp_path / "pairs.jsonl", "w") as target:
         target.writelines(next(source) for _ in range(2))
-    result = subprocess.run([sys.executable, "-m", "serving.client", "--rest", f"--server={server.rest_address}",
-                             "--model_name=esim", f"--input_file={tmp_path / 'pairs.jsonl'}"],
+    result = subprocess.run([sys.executable, "-m", "nli_app.bin.nli_predict", "--rest",
+                             f"--server={server.rest_address}", "--model_name=esim", f"--input_file={tmp_path / 'pairs.jsonl'}"],
                             capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [json.loads(line) for line in result.stdout.strip().splitlines()]

@@ -7,10 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-from nli_app.nli import esim, export, snli
-from nli_app.nli import vocab as vocab_lib
+from nli_app.nli import export
+from nli_app.nli.data import snli
+from nli_app.nli.data import vocab as vocab_lib
+from nli_app.nli.models import esim
+from nli_app.testing.server_process import ServerProcess
 from serving.client import NLIClient
-from server_process import ServerProcess
 
 SNLI_DEV = snli.sample_path("dev")
 

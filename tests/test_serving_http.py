@@ -19,13 +19,13 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import classification_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
-import serving_requests
-import toy_model
+from nli_app.testing import serving_requests
+from nli_app.testing import toy_model
+from nli_app.testing.server_process import free_port
 from serving import config as config_lib
 from serving import deadlines
 from serving.limits import TokenLimits
 from serving.server import ModelServer
-from server_process import free_port
 
 SEED = 7
 HOST = "127.0.0.1"

@@ -7,7 +7,7 @@ import re
 import grpc
 import pytest
 
-from nli_app.nli import vocab
+from nli_app.nli.data import vocab
 from serving.errors import ServingError
 from serving.limits import TokenLimits, check_strings, count_units, units_over
 

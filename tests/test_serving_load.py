@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-import toy_model
+from nli_app.testing import toy_model
+from nli_app.testing.server_process import ServerProcess
 from serving.client import string_tensor
-from server_process import ServerProcess
 
 SEED = 5
 REQUESTS = 4_000

@@ -18,8 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import prediction_log_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
-import serving_requests
-import toy_model
+from nli_app.testing import serving_requests
+from nli_app.testing import toy_model
+from nli_app.testing.server_process import free_port
 from serving import config as config_lib
 from serving import health
 from serving import warmup
@@ -28,7 +29,6 @@ from serving.metrics import Metrics
 from serving.model_manager import ModelManager, ModelOverview, VersionStatus
 from serving.servable import load_servable
 from serving.server import ModelServer, servable_loader
-from server_process import free_port
 
 HOST = "127.0.0.1"
 SEED = 5

@@ -11,11 +11,11 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-import serving_requests
-import toy_model
+from nli_app.testing import serving_requests
+from nli_app.testing import toy_model
 from serving import predict
-from serving.client import string_tensor
 from serving.batching import Batcher
+from serving.client import string_tensor
 from serving.config import BatchingParameters
 from serving.errors import ServingError
 from serving.model_manager import ModelManager

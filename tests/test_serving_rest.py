@@ -9,7 +9,7 @@ from google.protobuf import text_format
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-import toy_model
+from nli_app.testing import toy_model
 from serving import json_codec, rest
 from serving.errors import ServingError
 from serving.model_manager import ModelManager

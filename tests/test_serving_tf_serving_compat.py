@@ -16,12 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import classification_pb2, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
-import serving_requests
-from nli_app.nli import export_nli, snli
+from nli_app.bin import export_nli
+from nli_app.nli.data import snli
+from nli_app.testing import serving_requests
+from nli_app.testing.server_process import free_port
 from serving import config as config_lib
 from serving import warmup
 from serving.server import ModelServer
-from server_process import free_port
 
 SHIPPED = "nli_app/data/models/esim_snli"
 pytestmark = pytest.mark.timeout(600)

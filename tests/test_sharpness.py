@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nli_app.large_batch.networks import build_f1
-from nli_app.nli import esim
+from nli_app.nli.models import esim
 from nli_app.sharpness import box_bounds, box_sharpness, model_sharpness, random_subspace
 from nli_app.sharpness.model import flat_objective
 from nli_app.sharpness.quadratics import F0, exact_sharpness, found_over_exact, quadratic

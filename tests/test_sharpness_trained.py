@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from nli_app.nli import esim
+from nli_app.nli.models import esim
 from nli_app.sharpness import box_sharpness, random_subspace
 from nli_app.sharpness.model import flat_objective
 from tests import sharpness_trained

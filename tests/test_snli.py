@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from nli_app.nli import glove, snli, vocab
+from nli_app.nli.data import glove, snli, vocab
 
 SHARED_SNLI = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data", "snli")
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nli_app.nli import esim, sorted_inference
+from nli_app.nli import sorted_inference
+from nli_app.nli.models import esim
 from nli_app.train.strategy import make_strategy
 from nli_app.train.trainer import Trainer, TrainerConfig
 

@@ -8,8 +8,8 @@ import pytest
 from absl import flags
 
 from nli_app import cli
-from nli_app.large_batch import main as lb_main
-from nli_app.nli import train_nli
+from nli_app.bin import large_batch as lb_main
+from nli_app.bin import train_nli
 from nli_app.train import flags as train_flags
 from nli_app.train.trainer import TrainerConfig
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from nli_app import cli
-from nli_app.nli import eval_nli, models, snli, train_nli
+from nli_app.bin import eval_nli, train_nli
+from nli_app.nli import models
+from nli_app.nli.data import snli
 
 # Feed-forward encoder/composition (Table 2 ablations 6 + 7) keeps tracing fast; the LSTM run is marked slow.
 TINY = ["--embedding_dim=8", "--hidden_units=8", "--batch_size=16", "--num_cpu_replicas=2", "--verbose=0",
@@ -68,7 +70,7 @@ def test_train_eval_and_resume(tmp_path, capsys):
     assert evaluated["confusion_matrix"] == first["test"]["confusion_matrix"]
     assert json.load(open(output))["num_examples"] == len(snli.read_snli(test_path))
     # The installed binary exits 0 (absl turns a main() that returns a value into exit status 1).
-    binary = subprocess.run([sys.executable, "-m", "nli_app.nli.eval_nli", f"--model_dir={model_dir}",
+    binary = subprocess.run([sys.executable, "-m", "nli_app.bin.eval_nli", f"--model_dir={model_dir}",
                              f"--data_path={test_path}"], capture_output=True, text=True, timeout=600)
     assert binary.returncode == 0, binary.stderr[-2000:]
     assert f"accuracy: {evaluated['accuracy']:.4f}" in binary.stdout

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nli_app.nli import snli, tree_graph, trees
+from nli_app.nli import tree_graph
+from nli_app.nli.data import snli, trees
 
 SAMPLE = snli.sample_path("dev")
 PARSE_TREES = tf.function(tree_graph.parse_trees, input_signature=[tf.TensorSpec([None], tf.string)])

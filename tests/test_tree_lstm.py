@@ -1,8 +1,8 @@
 """Level-batched ``TreeLSTM`` against a per-node numpy transcription of Chen et al. 2017, eq. 3-10."""
 import numpy as np
 
-from nli_app.nli import trees
-from nli_app.nli.tree_lstm import TreeLSTM
+from nli_app.nli.data import trees
+from nli_app.nli.models.tree_lstm import TreeLSTM
 
 UNITS, DIM = 5, 3
 PARSES = ["( ( A dog ) ( ( runs fast ) . ) )", "( ( ( The sisters ) hug ) ( ( ( in ( the park ) ) today ) . ) )",

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 import keras
-from nli_app.nli import dataset, esim, him, snli, trees
-from nli_app.nli import vocab as vocab_lib
-from nli_app.nli.tree_model import build_tree_model, is_tree_model
+from nli_app.nli.data import dataset, snli, trees
+from nli_app.nli.data import vocab as vocab_lib
+from nli_app.nli.models import esim, him
+from nli_app.nli.models.tree_model import build_tree_model, is_tree_model
 
 DEV = snli.sample_path("dev")
 
@@ -91,7 +92,7 @@ def test_him_averages_member_probabilities_with_full_binary_tree_member():
 
 
 def test_explainer_shares_weights_and_returns_node_attention_and_gate_norms():
-    from nli_app.nli.tree_model import explainer
+    from nli_app.nli.models.tree_model import explainer
     model = build_tree_model(30, 6, 4)
     inputs = pair_inputs(PREMISES, HYPOTHESES)
     out = explainer(model)(inputs)

@@ -1,8 +1,8 @@
-"""Tree arrays of ``nli_app.nli.trees``: hand-checked parses, the full binary tree, batching and errors."""
+"""Tree arrays of ``nli_app.nli.data.trees``: hand-checked parses, the full binary tree, batching and errors."""
 import numpy as np
 import pytest
 
-from nli_app.nli import trees
+from nli_app.nli.data import trees
 
 
 def test_parse_arrays_hand_checked():

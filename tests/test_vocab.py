@@ -2,7 +2,8 @@
 import pytest
 import tensorflow as tf
 
-from nli_app.nli import graph_tokenizer, vocab
+from nli_app.nli import graph_tokenizer
+from nli_app.nli.data import vocab
 
 
 def test_special_ids_and_frequency_order():

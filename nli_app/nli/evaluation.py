@@ -2,7 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
-from nli_app.nli import snli, sorted_inference
+from nli_app.nli import sorted_inference
+from nli_app.nli.data import snli
 
 
 def confusion_matrix(labels, predictions, num_classes=len(snli.LABELS)):

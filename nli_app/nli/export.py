@@ -33,8 +33,10 @@ import tempfile
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from nli_app.nli import graph_tokenizer, snli, sorted_inference, tree_graph, tree_model
-from nli_app.nli import vocab as vocab_lib
+from nli_app.nli import graph_tokenizer, sorted_inference, tree_graph
+from nli_app.nli.data import snli
+from nli_app.nli.data import vocab as vocab_lib
+from nli_app.nli.models import tree_model
 from serving import warmup
 from serving.servable import CLASSIFY_METHOD_NAME, set_method_name
 

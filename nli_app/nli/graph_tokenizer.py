@@ -5,7 +5,7 @@ For serving: ``encode_in_graph(texts, lookup)`` turns a string batch into padded
 """
 import tensorflow as tf
 
-from nli_app.nli import vocab as vocab_lib
+from nli_app.nli.data import vocab as vocab_lib
 
 
 def tokenize_in_graph(texts):

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from nli_app.nli import snli  # noqa: E402
-from nli_app.nli import vocab as vocab_lib  # noqa: E402
+from nli_app.nli.data import snli  # noqa: E402
+from nli_app.nli.data import vocab as vocab_lib  # noqa: E402
 
 
 def _with_markers(tokens):

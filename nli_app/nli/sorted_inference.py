@@ -14,7 +14,7 @@ it is.
 """
 import tensorflow as tf
 
-from nli_app.nli import vocab as vocab_lib
+from nli_app.nli.data import vocab as vocab_lib
 
 SIDES = ("premise", "hypothesis")
 DEFAULT_SUB_BATCH = 64

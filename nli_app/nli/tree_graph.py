@@ -11,7 +11,7 @@ sorted by height, ``-1`` = no child / padding, leaves at word position + 1 for `
 """
 import tensorflow as tf
 
-from nli_app.nli import trees
+from nli_app.nli.data import trees
 
 _ROW = tf.RaggedTensorSpec(shape=[None], dtype=tf.int32, ragged_rank=0)
 _SIGNATURE = {k: _ROW for k in trees.FEATURES}

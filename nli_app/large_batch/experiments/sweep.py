@@ -1,7 +1,7 @@
 """Experiment 4: test accuracy and sharpness at the final iterate against batch size (Figure 4)."""
 from nli_app import summary
-from nli_app.large_batch import plots, tb
-from nli_app.large_batch.sb_vs_lb import run_name
+from nli_app.large_batch.experiments import plots, tb
+from nli_app.large_batch.experiments.sb_vs_lb import run_name
 from nli_app.large_batch.io import atomic_json
 
 

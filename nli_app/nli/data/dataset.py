@@ -10,8 +10,8 @@ the full binary tree of Table 2's "ESIM + tree" with ``tree_kind="full"``). Labe
 import numpy as np
 import tensorflow as tf
 
-from nli_app.nli import trees
-from nli_app.nli import vocab as vocab_lib
+from nli_app.nli.data import trees
+from nli_app.nli.data import vocab as vocab_lib
 
 SIDES = ("premise", "hypothesis")
 DEFAULT_BUCKET_BOUNDARIES = (8, 12, 16, 20, 25, 30, 40, 50, 70)

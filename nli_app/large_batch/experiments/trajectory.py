@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from nli_app import summary
-from nli_app.large_batch import plots, tb
+from nli_app.large_batch.experiments import plots, tb
 from nli_app.large_batch.io import atomic_json, flat
 
 

@@ -18,14 +18,15 @@ import numpy as np
 from absl import flags, logging
 
 from nli_app import cli, papers
-from nli_app.large_batch import (cifar, mnist, parametric_plots, perf_model, remedies, sb_vs_lb, sweep, timit,
-                                 trajectory, warm_start)
-from nli_app.large_batch.augmentation import image_shape_of
+from nli_app.large_batch import perf_model
+from nli_app.large_batch.data import cifar, mnist, timit
+from nli_app.large_batch.data.augmentation import image_shape_of
+from nli_app.large_batch.experiments import parametric_plots, remedies, sb_vs_lb, sweep, trajectory, warm_start
 from nli_app.large_batch.io import atomic_json
 from nli_app.large_batch.networks import NETWORKS
 from nli_app.large_batch.study import SharpnessSettings, Study, regime_batch_sizes
-from nli_app.train import flags as train_flags
 from nli_app.sharpness.box import METHODS
+from nli_app.train import flags as train_flags
 from nli_app.train.strategy import make_strategy
 from nli_app.train.trainer import TrainerConfig
 

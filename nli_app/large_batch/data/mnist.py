@@ -12,14 +12,15 @@ import os
 
 import numpy as np
 
-from nli_app.large_batch import splits as splits_lib
-from nli_app.large_batch.splits import Splits, check_labels
+from nli_app.large_batch.data import splits as splits_lib
+from nli_app.large_batch.data.splits import Splits, check_labels
 
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 NUM_CLASSES = 10
-SAMPLE_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "mnist",
+_APP_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # nli_app/
+SAMPLE_PATH = os.path.join(_APP_DIR, "data", "mnist",
                            "mnist_sample.npz")  # 10,000 + 2,000 real MNIST images (see its README.md)
 
 

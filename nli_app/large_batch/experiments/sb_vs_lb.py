@@ -4,7 +4,7 @@ N trials per regime from seeds 0..N-1; each trains until the training loss stops
 then reports train/test accuracy and sharpness; mean +- sample std (ddof=1) over the trials per regime.
 """
 from nli_app import stats
-from nli_app.large_batch import plots, tb
+from nli_app.large_batch.experiments import plots, tb
 from nli_app.large_batch.io import atomic_json
 
 

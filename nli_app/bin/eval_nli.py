@@ -12,8 +12,10 @@ import os
 from absl import flags
 
 from nli_app import cli
-from nli_app.nli import dataset as dataset_lib
-from nli_app.nli import esim, evaluation, heatmaps, models, snli
+from nli_app.nli import evaluation, heatmaps, models
+from nli_app.nli.data import dataset as dataset_lib
+from nli_app.nli.data import snli
+from nli_app.nli.models import esim
 
 
 def define_flags(flag_values=flags.FLAGS):

@@ -8,9 +8,9 @@ import os
 
 import keras
 
-from nli_app.large_batch import plots, tb
+from nli_app.large_batch.experiments import plots, tb
+from nli_app.large_batch.experiments.sb_vs_lb import run_name
 from nli_app.large_batch.io import atomic_json, load_weights, save_weights
-from nli_app.large_batch.sb_vs_lb import run_name
 
 
 class KeepIterates(keras.callbacks.Callback):

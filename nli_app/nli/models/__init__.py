@@ -25,8 +25,9 @@ from typing import Callable
 
 import keras
 
-from nli_app.nli import esim, him, snli, tree_model  # importing tree_model registers its layers
-from nli_app.nli import vocab as vocab_lib
+from nli_app.nli.data import snli  # importing tree_model registers its layers
+from nli_app.nli.data import vocab as vocab_lib
+from nli_app.nli.models import esim, him, tree_model  # importing tree_model registers its layers
 
 MODEL_FILE, VOCAB_FILE, CONFIG_FILE = "model.keras", "vocab.txt", "config.json"
 

@@ -16,8 +16,9 @@ member.
 import keras
 from keras import ops
 
-from nli_app.nli import esim, trees
-from nli_app.nli.tree_lstm import TreeLSTM
+from nli_app.nli.data import trees
+from nli_app.nli.models import esim
+from nli_app.nli.models.tree_lstm import TreeLSTM
 
 SIDES = ("premise", "hypothesis")
 _PACKAGE = "nli_app"

@@ -15,8 +15,8 @@ import os
 
 import numpy as np
 
-from nli_app.nli import vocab as vocab_lib
-from nli_app.nli.text_lines import numbered_lines
+from nli_app.nli.data import vocab as vocab_lib
+from nli_app.nli.data.text_lines import numbered_lines
 
 try:  # optional: the "glove" extra
     import pyarrow.parquet as pq

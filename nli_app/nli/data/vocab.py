@@ -13,7 +13,7 @@ character. (PTB's directional quotes ``` `` ''`` are not reproduced: ``"`` stays
 import collections
 import re
 
-from nli_app.nli.text_lines import numbered_lines
+from nli_app.nli.data.text_lines import numbered_lines
 
 PAD, UNK, BOS, EOS = "_PAD_", "_UNK_", "_BOS_", "_EOS_"
 SPECIALS = (PAD, UNK, BOS, EOS)

@@ -14,7 +14,7 @@ Features are used as stored (normalise them in the export, e.g. per-speaker CMVN
 """
 import numpy as np
 
-from nli_app.large_batch.splits import Splits, check_labels, load_npz
+from nli_app.large_batch.data.splits import Splits, check_labels, load_npz
 
 NUM_CLASSES = 1973
 TRAIN, TEST = 0, 1

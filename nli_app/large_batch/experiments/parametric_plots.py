@@ -2,8 +2,8 @@
 import numpy as np
 
 from nli_app import summary
-from nli_app.large_batch import parametric, plots, tb
-from nli_app.large_batch.sb_vs_lb import regime_runs
+from nli_app.large_batch.experiments import parametric, plots, tb
+from nli_app.large_batch.experiments.sb_vs_lb import regime_runs
 from nli_app.large_batch.io import atomic_json
 
 

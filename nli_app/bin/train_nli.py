@@ -34,9 +34,11 @@ import tensorflow as tf
 from absl import flags, logging
 
 from nli_app import cli
-from nli_app.nli import dataset as dataset_lib
-from nli_app.nli import esim, evaluation, glove, heatmaps, models, snli, sorted_inference
-from nli_app.nli import vocab as vocab_lib
+from nli_app.nli import evaluation, heatmaps, models, sorted_inference
+from nli_app.nli.data import dataset as dataset_lib
+from nli_app.nli.data import glove, snli
+from nli_app.nli.data import vocab as vocab_lib
+from nli_app.nli.models import esim
 from nli_app.train import flags as train_flags
 from nli_app.train.early_stopping import EarlyStopping
 from nli_app.train.plateau import ReduceOnPlateau

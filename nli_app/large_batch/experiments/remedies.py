@@ -12,12 +12,12 @@ with accuracy and sharpness next to the SB and LB baselines of seed 0:
 import dataclasses
 import functools
 
-from nli_app.large_batch import plots, tb
 from nli_app.large_batch.adversarial import AdversarialTrainer
-from nli_app.large_batch.augmentation import augmenting_batch_fn, image_shape_of
 from nli_app.large_batch.conservative import ConservativeTrainer, repeating_batch_fn
+from nli_app.large_batch.data.augmentation import augmenting_batch_fn, image_shape_of
+from nli_app.large_batch.experiments import plots, tb
+from nli_app.large_batch.experiments.sb_vs_lb import regime_runs
 from nli_app.large_batch.io import atomic_json
-from nli_app.large_batch.sb_vs_lb import regime_runs
 
 REMEDIES = ("augmentation", "conservative", "adversarial", "dynamic_sampling")
 

@@ -24,9 +24,9 @@ from absl import flags, logging  # noqa: E402
 from matplotlib import animation, colors  # noqa: E402
 
 import keras  # noqa: E402
-import optimizers  # noqa: E402
 from nli_app import cli  # noqa: E402
-from optimizers.objectives import PROBLEMS  # noqa: E402
+from nli_app.surfaces import PROBLEMS  # noqa: E402
+import optimizers  # noqa: E402
 
 # Per surface, a learning rate for each optimizer that keeps its path on the plot and visibly moving (the survey's
 # figure shows each method with its own, untold, step size). Adadelta's 1.0 is its rule's (eq. 14) own scale.

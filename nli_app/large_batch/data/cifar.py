@@ -10,7 +10,7 @@ import pickle
 
 import numpy as np
 
-from nli_app.large_batch.splits import Splits, check_labels
+from nli_app.large_batch.data.splits import Splits, check_labels
 
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST = ("test_batch",)

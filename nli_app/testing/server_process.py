@@ -25,13 +25,14 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """Starts ``python -m serving.server`` bound to 127.0.0.1; ``start`` returns once its health check is SERVING."""
+    """Starts ``python -m nli_app.bin.nli_model_server`` bound to 127.0.0.1; ``start`` returns once its health check
+    is SERVING."""
 
     def __init__(self, flags, rest=True, env=None):
         self.port = free_port()
         self.rest_port = free_port() if rest else 0
-        self.command = [sys.executable, "-m", "serving.server", f"--host={LOOPBACK}", f"--port={self.port}",
-                        f"--rest_api_port={self.rest_port}", *flags]
+        self.command = [sys.executable, "-m", "nli_app.bin.nli_model_server", f"--host={LOOPBACK}",
+                        f"--port={self.port}", f"--rest_api_port={self.rest_port}", *flags]
         self._env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
         self._log = tempfile.NamedTemporaryFile("w+", prefix="nli_model_server_", suffix=".log", delete=False)
         self.process = None

@@ -17,12 +17,13 @@ import dataclasses
 import json
 import os
 
-from nli_app.nli import vocab
-from nli_app.nli.text_lines import numbered_lines
+from nli_app.nli.data import vocab
+from nli_app.nli.data.text_lines import numbered_lines
 
 LABELS = ("entailment", "neutral", "contradiction")
 LABEL_IDS = {label: i for i, label in enumerate(LABELS)}
-SAMPLE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "snli")
+_APP_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # nli_app/
+SAMPLE_DIR = os.path.join(_APP_DIR, "data", "snli")
 
 
 def sample_path(split):

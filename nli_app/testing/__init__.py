@@ -1,0 +1,1 @@
+"""Helpers that the tests and the serving benchmarks share: a server process, requests, a toy SavedModel."""
