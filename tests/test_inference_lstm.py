@@ -1,0 +1,102 @@
+"""The inference graph of ``Bidirectional(LSTM)`` layers gives Keras' outputs, and ESIM's with it gives today's."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nli_app.nli import inference_lstm, sorted_inference
+from nli_app.nli.models import esim
+
+TINY = dict(vocab_size=30, embedding_dim=8, hidden_units=6)
+
+
+def _sequences(batch, steps, features=5, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch, steps, features)).astype(np.float32)
+    lengths = rng.integers(0, steps + 1, batch)  # an all-padding row too
+    mask = np.arange(steps)[None, :] < lengths[:, None]
+    if batch > 1:
+        mask[0] = [True, False] * (steps // 2) + [True] * (steps % 2)  # padding inside a row
+    return x, mask
+
+
+@pytest.fixture(scope="module")
+def bilstm():
+    layer = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))
+    layer.build((None, None, 5))
+    rng = np.random.default_rng(1)
+    layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in layer.get_weights()])
+    return layer
+
+
+@pytest.mark.parametrize("batch,steps", [(1, 1), (1, 7), (3, 6), (9, 11)])
+def test_equals_the_keras_layer(bilstm, batch, steps):
+    x, mask = _sequences(batch, steps, seed=batch * steps)
+    expected = bilstm(x, mask=mask, training=False).numpy()
+    np.testing.assert_allclose(inference_lstm.bidirectional_lstm(bilstm, x, mask).numpy(), expected,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(inference_lstm.bidirectional_lstm(bilstm, x).numpy(),
+                               bilstm(x, training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_traced_over_any_shape(bilstm):
+    spec = (tf.TensorSpec([None, None, 5], tf.float32), tf.TensorSpec([None, None], tf.bool))
+    traced = tf.function(lambda x, m: inference_lstm.bidirectional_lstm(bilstm, x, m), input_signature=spec)
+    for batch, steps in ((2, 3), (5, 8)):
+        x, mask = _sequences(batch, steps, seed=steps)
+        np.testing.assert_allclose(traced(x, mask).numpy(), bilstm(x, mask=mask, training=False).numpy(),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_applies_only_to_configurations_it_reproduces(bilstm):
+    assert inference_lstm.applies_to(bilstm)
+    others = [keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True), merge_mode="sum"),
+              keras.layers.Bidirectional(keras.layers.LSTM(4)),
+              keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True, activation="relu")),
+              keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True, use_bias=False)),
+              keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True)),
+              keras.layers.LSTM(4, return_sequences=True)]
+    assert not any(inference_lstm.applies_to(layer) for layer in others)
+
+
+def test_fast_lstms_replaces_inference_only_and_restores(bilstm):
+    model = esim.build_esim(**TINY)
+    encoder = model.get_layer("encoder")
+    x, mask = _sequences(3, 6, features=TINY["embedding_dim"], seed=2)
+    calls = []
+    original = inference_lstm.bidirectional_lstm
+    try:
+        inference_lstm.bidirectional_lstm = lambda *args: calls.append(args) or original(*args)
+        with inference_lstm.fast_lstms(model):
+            with inference_lstm.fast_lstms(model):  # nested: the outer block still restores
+                encoder(x, mask=mask, training=False)
+            encoder(x, mask=mask, training=True)
+            encoder(x, mask=mask, training=False)
+    finally:
+        inference_lstm.bidirectional_lstm = original
+    assert len(calls) == 2  # the two inference calls; training ran Keras' loop
+    assert "call" not in vars(encoder) and "call" not in vars(model.get_layer("composition"))
+
+
+def _pairs(size, seed):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for side, longest in (("premise", 17), ("hypothesis", 9)):
+        lengths = rng.integers(1, longest + 1, size)
+        ids = np.zeros((size, longest + 2), np.int32)  # two all-padding columns
+        for row, n in zip(ids, lengths):
+            row[:n] = rng.integers(1, TINY["vocab_size"], n)
+        out[side] = ids
+    return out
+
+
+@pytest.mark.parametrize("size", [1, 2, 64, 65])
+def test_esim_predictions_equal_the_plain_call(size):
+    keras.utils.set_random_seed(size)
+    model = esim.build_esim(**TINY)
+    batch = _pairs(size, seed=size)
+    expected = model(batch, training=False).numpy()
+    spec = {s: tf.TensorSpec([None, None], tf.int32) for s in sorted_inference.SIDES}
+    predict = tf.function(lambda x: sorted_inference.predict(model, x), input_signature=[spec])
+    np.testing.assert_allclose(predict(batch).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert predict({s: np.zeros((0, 5), np.int32) for s in sorted_inference.SIDES}).shape == (0, 3)
