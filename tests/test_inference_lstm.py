@@ -74,7 +74,11 @@ def test_fast_lstms_replaces_inference_only_and_restores(bilstm):
             encoder(x, mask=mask, training=False)
     finally:
         inference_lstm.bidirectional_lstm = original
-    assert len(calls) == 2  # the two inference calls; training ran Keras' loop
+        with inference_lstm.fast_lstms(model):
+            large, large_mask = _sequences(inference_lstm.MAX_BATCH + 1, 4, features=TINY["embedding_dim"])
+            np.testing.assert_allclose(encoder(large, mask=large_mask, training=False).numpy(),
+                                       encoder(large, mask=large_mask, training=True).numpy(), rtol=1e-6)
+    assert len(calls) == 2  # the two small inference calls; training and the large batch ran Keras' loop
     assert "call" not in vars(encoder) and "call" not in vars(model.get_layer("composition"))
 
 
