@@ -50,6 +50,8 @@ def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH):
             raise ValueError(f"sub_batch must be >= 1, got {sub_batch}")
         inputs = {side: tf.convert_to_tensor(inputs[side]) for side in SIDES}
         lengths = {side: _lengths(inputs[side]) for side in SIDES}
+        if inputs["premise"].shape[0] == 0:  # known to be empty: Keras' LSTMs cannot be traced over 0 rows
+            return _sorted_predict(model, inputs, lengths, sub_batch)
         batch = tf.shape(inputs["premise"])[0]
         return tf.cond((batch > 0) & (batch <= sub_batch),
                        lambda: model(_cut(inputs, lengths), training=False),
