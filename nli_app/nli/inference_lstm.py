@@ -13,11 +13,11 @@ concurrently. Outputs equal Keras' up to float rounding (the hoisted matmul sums
 
 It wins only on small batches: on 2 CPU cores a whole ESIM call is 1.4x faster at batch 1, 2x at 8, 1.15x at 16,
 but 7% slower at 32 and 16% at 64, where Keras' loop overlaps each step's input matmul with the recurrence of the
-step before. So batches of more than :data:`MAX_BATCH` rows keep Keras' loop (a ``tf.cond`` on the batch size).
+step before. :data:`MAX_BATCH` is where it stops paying; ``sorted_inference.predict`` uses it up to there.
 
 :func:`fast_lstms` applies it while a model is called for inference: inside the ``with`` block every
 ``Bidirectional(LSTM)`` of the model whose configuration it reproduces (``tanh`` / ``sigmoid``, a bias, full
-sequences concatenated, no initial state, ``training`` false, at most :data:`MAX_BATCH` rows) computes with it; everything else (training, other
+sequences concatenated, no initial state, ``training`` false) computes with it; everything else (training, other
 layers, unusual configurations) runs Keras' own code. The weights and the saved model are untouched: it is a
 different graph for the same layer, chosen when the inference graph is traced (``sorted_inference.predict``).
 """
@@ -26,7 +26,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
-MAX_BATCH = 16
+MAX_BATCH = 16  # rows; see above
 
 
 def applies_to(layer):
@@ -92,8 +92,7 @@ def _fast_call(layer):
     def call(sequences, initial_state=None, mask=None, training=None):
         if training or initial_state is not None:
             return keras_call(sequences, initial_state=initial_state, mask=mask, training=training)
-        return tf.cond(tf.shape(sequences)[0] <= MAX_BATCH, lambda: bidirectional_lstm(layer, sequences, mask),
-                       lambda: keras_call(sequences, mask=mask, training=False))
+        return bidirectional_lstm(layer, sequences, mask)
 
     return call
 

@@ -6,11 +6,13 @@ off and ESIM has no batch statistics), so ``predict`` sorts the rows by length, 
 rows, each cut to its own longest premise and hypothesis, and puts the outputs back in the input order: the same
 probabilities (up to float rounding of different matmul shapes) with far fewer padded steps. With 256 SNLI-shaped
 pairs in random order it is about 1.5x faster on 2 CPU cores (``bench/esim_vs_pytorch.py``: ``infer256`` against
-``infer256_sorted``). A batch of at most ``sub_batch`` rows (a served single pair) skips the sorting, the loop and
-the reordering: it is only cut to its longest sentences, and the model is called once.
+``infer256_sorted``).
 
-The model runs with ``inference_lstm.fast_lstms``: its ``Bidirectional(LSTM)`` layers compute the same outputs
-with fewer ops per time step, which is most of the latency of a small batch on CPU.
+A small batch (at most ``inference_lstm.MAX_BATCH`` = 16 rows and ``sub_batch``: a served single pair, a lightly
+loaded server's batches) takes a faster path: no sorting, loop or reordering, only the cut to its longest sentences,
+and one model call under ``inference_lstm.fast_lstms`` (its ``Bidirectional(LSTM)`` layers compute the same outputs
+with fewer ops per time step, most of a small batch's latency on CPU). A larger batch runs the sorted sub-batches
+with Keras' own LSTM loops, faster there.
 
 It applies to models whose inputs are exactly ``{"premise", "hypothesis"}`` id matrices (ESIM and its ablations;
 only trailing ``_PAD_`` columns are ever cut); any other model (the tree models carry per-node arrays) is called as
@@ -43,19 +45,23 @@ def _cut(inputs, lengths):
 
 def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH):
     """``model(inputs, training=False)`` computed on sub-batches of length-sorted rows, in the input order."""
+    if not applies_to(inputs):
+        return model(inputs, training=False)
+    if sub_batch < 1:
+        raise ValueError(f"sub_batch must be >= 1, got {sub_batch}")
+    inputs = {side: tf.convert_to_tensor(inputs[side]) for side in SIDES}
+    lengths = {side: _lengths(inputs[side]) for side in SIDES}
+    if inputs["premise"].shape[0] == 0:  # known to be empty: Keras' LSTMs cannot be traced over 0 rows
+        return _sorted_predict(model, inputs, lengths, sub_batch)
+    batch = tf.shape(inputs["premise"])[0]
+    return tf.cond((batch > 0) & (batch <= min(sub_batch, inference_lstm.MAX_BATCH)),
+                   lambda: _small_predict(model, inputs, lengths),
+                   lambda: _sorted_predict(model, inputs, lengths, sub_batch))
+
+
+def _small_predict(model, inputs, lengths):
     with inference_lstm.fast_lstms(model):
-        if not applies_to(inputs):
-            return model(inputs, training=False)
-        if sub_batch < 1:
-            raise ValueError(f"sub_batch must be >= 1, got {sub_batch}")
-        inputs = {side: tf.convert_to_tensor(inputs[side]) for side in SIDES}
-        lengths = {side: _lengths(inputs[side]) for side in SIDES}
-        if inputs["premise"].shape[0] == 0:  # known to be empty: Keras' LSTMs cannot be traced over 0 rows
-            return _sorted_predict(model, inputs, lengths, sub_batch)
-        batch = tf.shape(inputs["premise"])[0]
-        return tf.cond((batch > 0) & (batch <= sub_batch),
-                       lambda: model(_cut(inputs, lengths), training=False),
-                       lambda: _sorted_predict(model, inputs, lengths, sub_batch))
+        return model(_cut(inputs, lengths), training=False)
 
 
 def _sorted_predict(model, inputs, lengths, sub_batch):
