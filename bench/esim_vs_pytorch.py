@@ -13,10 +13,12 @@ vocabulary), written once to an .npz that both contenders read. Rows:
 * ``train_sorted``: the same pairs sorted by length before batching (what length buckets do), batch order shuffled.
 * ``infer32`` / ``infer256`` / ``infer256_sorted``: inference pairs/s. Ours: the compiled predict step that
   ``train_nli``'s ``Trainer.predict``, evaluation and the SavedModel export run (``sorted_inference.predict``: the
-  batch's rows sorted by length into sub-batches of 64, each cut to its own longest sentences; the same outputs
-  as ``model(x, training=False)``) as one ``tf.function`` over ``[None, None]`` ids; the reference: ``model.eval()``
+  batch's rows sorted by length into sub-batches of 64, each cut to its own longest sentences, a batch of at most
+  16 rows cut and run at once with ``inference_lstm``'s BiLSTM graph; the same outputs as
+  ``model(x, training=False)``) as one ``tf.function`` over ``[None, None]`` ids; the reference: ``model.eval()``
   under ``torch.no_grad()`` (it sorts by length and packs its sequences itself).
-* ``single``: one pair per call, median latency in ms.
+* ``single``: one pair per call (what the server runs for one pair, less the in-graph tokenisation), median
+  latency in ms.
 
 The reference runs as its users run it: PyTorch's default threading (OpenMP threads spin while waiting),
 ``--threads`` intra-op threads, on a machine that should be otherwise idle. ``--reference_passive_wait`` sets

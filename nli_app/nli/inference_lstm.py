@@ -100,7 +100,8 @@ def _fast_call(layer):
 @contextlib.contextmanager
 def fast_lstms(model):
     """Within the block, calling ``model`` for inference runs its ``Bidirectional(LSTM)`` layers with
-    :func:`bidirectional_lstm` (the layer objects' ``call`` is replaced, then restored)."""
+    :func:`bidirectional_lstm` (the layer objects' ``call`` is replaced, then restored: one thread at a time
+    should trace a given model under it, as the exporter and the Trainer do)."""
     if not isinstance(model, keras.layers.Layer):  # a plain function: nothing to replace
         layers = []
     else:
