@@ -10,13 +10,13 @@ from nli_app.nli.models import esim
 TINY = dict(vocab_size=30, embedding_dim=8, hidden_units=6)
 
 
-def _sequences(batch, steps, features=5, seed=0):
+def _sequences(batch, steps, features=5, seed=0, inner_padding=False):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, steps, features)).astype(np.float32)
-    lengths = rng.integers(0, steps + 1, batch)  # an all-padding row too
+    lengths = rng.integers(0, steps + 1, batch)  # all-padding rows too
     mask = np.arange(steps)[None, :] < lengths[:, None]
-    if batch > 1:
-        mask[0] = [True, False] * (steps // 2) + [True] * (steps % 2)  # padding inside a row
+    if inner_padding:
+        mask[0] = [True, False] * (steps // 2) + [True] * (steps % 2)
     return x, mask
 
 
@@ -37,6 +37,15 @@ def test_equals_the_keras_layer(bilstm, batch, steps):
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(inference_lstm.bidirectional_lstm(bilstm, x).numpy(),
                                bilstm(x, training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("inner_padding", [False, True])
+def test_fast_lstms_give_keras_outputs_for_any_mask(bilstm, inner_padding):
+    x, mask = _sequences(4, 7, seed=5, inner_padding=inner_padding)
+    assert bool(inference_lstm.is_right_padded(mask)) != inner_padding
+    expected = bilstm(x, mask=mask, training=False).numpy()
+    with inference_lstm.fast_lstms(bilstm):
+        np.testing.assert_allclose(bilstm(x, mask=mask, training=False).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_traced_over_any_shape(bilstm):
