@@ -100,18 +100,23 @@ def _fast_call(layer):
     return call
 
 
+def _layers(model):
+    """``model`` and every layer in it, nested models included (a plain function has none)."""
+    yield model
+    for layer in getattr(model, "layers", ()):
+        yield from _layers(layer)
+
+
 @contextlib.contextmanager
 def fast_lstms(model):
     """Within the block, calling ``model`` for inference runs its ``Bidirectional(LSTM)`` layers with
     :func:`bidirectional_lstm` (the layer objects' ``call`` is replaced, then restored: one thread at a time
     should trace a given model under it, as the exporter and the Trainer do)."""
-    if not isinstance(model, keras.layers.Layer):  # a plain function: nothing to replace
-        layers = []
-    else:
-        layers = [layer for layer in model._flatten_layers(include_self=True, recursive=True) if applies_to(layer)]
     replaced = []
     try:
-        for layer in layers:
+        for layer in _layers(model):
+            if not applies_to(layer):
+                continue
             if "call" not in vars(layer):  # not already inside another fast_lstms block
                 layer.call = _fast_call(layer)
                 replaced.append(layer)
