@@ -18,7 +18,7 @@ from nli_app.nli.data import snli
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIR = os.path.join(ROOT, "nli_app", "data", "models", "esim_snli")
 SAMPLES = [os.path.join(ROOT, "nli_app", "data", "snli", f"snli_1.0_sample_{name}.jsonl") for name in ("dev", "test")]
-ACCURACY = 0.72  # measured: 0.7466 (221 of 296); the dev-set figures are in MODEL_CARD.md
+ACCURACY = 0.80  # measured: 0.8547 (253 of 296); the dev-set figures are in MODEL_CARD.md
 MAJORITY = 0.35  # the most frequent label's share in each sample file (51 of 149, 50 of 147)
 PAIRS = [("A man is sleeping.", "A man is asleep.", "entailment"),
          ("Two dogs run through a field.", "The animals are sleeping.", "contradiction"),
