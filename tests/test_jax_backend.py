@@ -25,42 +25,11 @@ import jax.numpy as jnp  # noqa: E402
 
 import backend_reference  # noqa: E402
 import optimizers  # noqa: E402
+from optimizer_problem import BATCH, HPARAMS, NAMES, OUT, SEQ, batches, build_model  # noqa: E402
 from optimizer_reference import Reference  # noqa: E402
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-VOCAB, SEQ, DIM, OUT, BATCH, STEPS = 12, 5, 3, 2, 6, 12
-
-# Non-default hyperparameters and large epsilons, as tests/test_optimizers.py: a misplaced epsilon shows up.
-HPARAMS = {
-    "sgd": dict(learning_rate=0.1),
-    "momentum": dict(learning_rate=0.05, momentum=0.8),
-    "nesterov": dict(learning_rate=0.05, momentum=0.8),
-    "adagrad": dict(learning_rate=0.1, epsilon=1e-3),
-    "adadelta": dict(learning_rate=1.0, rho=0.85, epsilon=1e-3),
-    "rmsprop": dict(learning_rate=0.01, rho=0.85, epsilon=1e-3),
-    "adam": dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
-    "adamax": dict(learning_rate=0.02, beta_1=0.8, beta_2=0.95),
-    "nadam": dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
-    "amsgrad": dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
-    "adamw": dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3, weight_decay=0.1),
-}
-NAMES = sorted(HPARAMS)
-
-
-def build_model():
-    keras.utils.set_random_seed(1)
-    ids = keras.Input((SEQ,), dtype="int32")
-    x = keras.layers.Embedding(VOCAB, DIM, embeddings_initializer="uniform")(ids)
-    x = keras.layers.GlobalAveragePooling1D()(x)
-    out = keras.layers.Dense(OUT, kernel_initializer="glorot_uniform", bias_initializer="ones")(x)
-    return keras.Model(ids, out)
-
-
-def batches(seed=0):
-    rng = np.random.default_rng(seed)
-    offsets = 2 * (np.arange(STEPS) % 3)[:, None, None]  # rows drop in and out: their g is 0 on the other steps
-    ids = (rng.integers(0, 5, size=(STEPS, BATCH, SEQ)) + offsets).astype("int32")
-    return ids, rng.normal(size=(STEPS, BATCH, OUT)).astype("float32")
+STEPS = 12
 
 
 def weights(model):
@@ -88,7 +57,7 @@ def run_eager(name, seed=0):
     model = build_model()
     reference = Reference(name, weights(model), **HPARAMS[name])
     optimizer = optimizers.get(name, **HPARAMS[name])
-    ids, y = batches(seed)
+    ids, y = batches(STEPS, seed)
     for t in range(STEPS):
         grads = mse_gradients(model, ids[t], y[t])
         optimizer.apply(grads, model.trainable_variables)
@@ -104,7 +73,7 @@ def test_optimizer_steps_match_survey_equations_eagerly_and_under_jit_model_fit(
     keras.backend.clear_session()
     model = build_model()
     model.compile(optimizer=optimizers.get(name, **HPARAMS[name]), loss="mse", jit_compile=True)
-    ids, y = batches(seed=2)
+    ids, y = batches(STEPS, seed=2)
     model.fit(ids.reshape(-1, SEQ), y.reshape(-1, OUT), batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == STEPS
     assert_close(weights(model), expected, f"after model.fit's {STEPS} steps", rtol=1e-4, atol=1e-5)

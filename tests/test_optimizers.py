@@ -12,48 +12,15 @@ import keras
 from keras import ops
 
 import optimizers
+from optimizer_problem import BATCH, HPARAMS, NAMES, OUT, SEQ, batches, build_model
 from optimizer_reference import Reference
 
-VOCAB, SEQ, DIM, OUT, BATCH, STEPS = 12, 5, 3, 2, 6, 20
-
-# Non-default hyperparameters, large epsilons: a misplaced epsilon or a swapped beta shows up in the numbers.
-HPARAMS = {
-    "sgd": dict(learning_rate=0.1),
-    "momentum": dict(learning_rate=0.05, momentum=0.8),
-    "nesterov": dict(learning_rate=0.05, momentum=0.8),
-    "adagrad": dict(learning_rate=0.1, epsilon=1e-3),
-    "adadelta": dict(learning_rate=1.0, rho=0.85, epsilon=1e-3),
-    "rmsprop": dict(learning_rate=0.01, rho=0.85, epsilon=1e-3),
-    "adam": dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
-    "adamax": dict(learning_rate=0.02, beta_1=0.8, beta_2=0.95),
-    "nadam": dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
-    "amsgrad": dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
-    "adamw": dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3, weight_decay=0.1),
-}
-NAMES = sorted(HPARAMS)
+STEPS = 20
 
 
 def fast_subset(names, fast):
     """`names` as pytest params, those outside `fast` marked slow (same check, run for every optimizer in CI)."""
     return [name if name in fast else pytest.param(name, marks=pytest.mark.slow) for name in names]
-
-
-def build_model():
-    keras.utils.set_random_seed(1)
-    ids = keras.Input((SEQ,), dtype="int32")
-    x = keras.layers.Embedding(VOCAB, DIM, embeddings_initializer="uniform")(ids)
-    x = keras.layers.GlobalAveragePooling1D()(x)
-    out = keras.layers.Dense(OUT, kernel_initializer="glorot_uniform", bias_initializer="ones")(x)
-    return keras.Model(ids, out)
-
-
-def batches(steps=STEPS, seed=0):
-    rng = np.random.default_rng(seed)
-    # Step t looks up rows 2 (t % 3) ... 2 (t % 3) + 4: rows drop in and out (their g is 0 on the other steps).
-    offsets = 2 * (np.arange(steps) % 3)[:, None, None]
-    ids = (rng.integers(0, 5, size=(steps, BATCH, SEQ)) + offsets).astype("int32")
-    y = rng.normal(size=(steps, BATCH, OUT)).astype("float32")
-    return ids, y
 
 
 def loss_fn(model, ids, y):
@@ -93,7 +60,7 @@ def test_float32_dense_and_sparse_steps_match_survey_equations(name):
     model = build_model()
     reference = Reference(name, weights(model), **HPARAMS[name])
     optimizer = optimizers.get(name, **HPARAMS[name])
-    ids, y = batches()
+    ids, y = batches(STEPS)
 
     def check(t, grads, dense_grads, model):
         assert isinstance(grads[0], tf.IndexedSlices), "the Embedding gradient should be sparse"
@@ -112,7 +79,7 @@ def test_mixed_precision_with_loss_scaling_matches_survey_equations(name):
     assert model.layers[-1].compute_dtype == "float16" and model.trainable_variables[0].dtype == "float32"
     reference = Reference(name, weights(model), **HPARAMS[name])
     optimizer = keras.optimizers.LossScaleOptimizer(optimizers.get(name, **HPARAMS[name]))
-    ids, y = batches(seed=3)
+    ids, y = batches(STEPS, seed=3)
 
     def check(t, grads, dense_grads, model):
         reference.step(dense_grads)
@@ -174,7 +141,7 @@ def two_cpu_replicas():
 
 @pytest.mark.parametrize("name", fast_subset(NAMES, ("sgd", "nesterov", "adam")))
 def test_model_fit_under_mirrored_strategy_matches_single_device_custom_loop(name):
-    ids, y = batches(seed=5)
+    ids, y = batches(STEPS, seed=5)
     model = build_model()
     run_custom_loop(optimizers.get(name, **HPARAMS[name]), model, ids, y)
     expected = weights(model)
