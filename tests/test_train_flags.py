@@ -128,6 +128,6 @@ def test_absl_rejects_bad_values_while_parsing(argv, message):
 
 
 def test_evaluation_batch_size_has_one_rule():
-    assert TrainerConfig(global_batch_size=32).evaluation_batch_size == 32
+    assert TrainerConfig(global_batch_size=32).evaluation_batch_size == 256
     assert TrainerConfig(global_batch_size=None).evaluation_batch_size == 256
     assert TrainerConfig(global_batch_size=32, eval_batch_size=7).evaluation_batch_size == 7

@@ -111,7 +111,7 @@ FIELDS = {
     "log_every_steps": (Flag(flags.DEFINE_integer, "log_every_steps", "TensorBoard / log interval in steps",
                              dict(lower_bound=1)),),
     "eval_batch_size": (Flag(flags.DEFINE_integer, "eval_batch_size", "batch size of evaluation and prediction "
-                             "(none: --batch_size, or 256 when that is the whole training set)",
+                             "(none: 256)",
                              dict(lower_bound=1)),),
     "verbose": (Flag(flags.DEFINE_integer, "verbose", "1: Keras progress bar; 0: log lines only",
                      dict(lower_bound=0, upper_bound=1)),),

@@ -99,8 +99,9 @@ class TrainerConfig:
 
     @property
     def evaluation_batch_size(self):
-        """The batch size of evaluation and prediction: ``eval_batch_size``, else ``global_batch_size``, else 256."""
-        return self.eval_batch_size or self.global_batch_size or 256
+        """The batch size of evaluation and prediction: ``eval_batch_size``, else 256 (evaluation needs no gradients,
+        so it takes batches larger than a small training batch, as the Trainer always did)."""
+        return self.eval_batch_size or 256
 
 
 def _resolve_metric(metric, loss):
