@@ -59,13 +59,15 @@ def _run_point(size, seed, model_dir, recipe, extra):
 def _point(size, seed, model_dir):
     with open(os.path.join(model_dir, "results.json")) as f:
         results = json.load(f)
-    wall = os.path.join(model_dir, "curve_wall_seconds.txt")
+    wall, wall_seconds = os.path.join(model_dir, "curve_wall_seconds.txt"), None
+    if os.path.exists(wall):
+        with open(wall) as f:
+            wall_seconds = float(f.read())
     history = results.get("history", {})
     return dict(train_pairs=size, seed=seed, model_dir=os.path.relpath(model_dir, ROOT),
                 dev_accuracy=results["splits"]["dev"]["accuracy"],
                 train_accuracy=results["splits"].get("train", {}).get("accuracy"),
-                epochs=len(history.get("val_accuracy", [])),
-                wall_seconds=float(open(wall).read()) if os.path.exists(wall) else None)
+                epochs=len(history.get("val_accuracy", [])), wall_seconds=wall_seconds)
 
 
 def summarize(points):
