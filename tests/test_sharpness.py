@@ -5,7 +5,8 @@ import pytest
 
 from nli_app.large_batch.networks import build_f1
 from nli_app.nli.models import esim
-from nli_app.sharpness import box_bounds, box_sharpness, model_sharpness, random_subspace
+from nli_app.sharpness import (box_bounds, box_coordinates, box_sharpness, linear_sharpness, model_sharpness,
+                               random_subspace, sharpness_objective)
 from nli_app.sharpness.model import flat_objective
 from nli_app.sharpness.quadratics import F0, exact_sharpness, found_over_exact, quadratic
 from tests.softmax_reference import softmax_regression
@@ -44,6 +45,26 @@ def test_random_subspace_matches_the_analytic_box_maximum(method):
     assert result.value == pytest.approx(expected, rel=0.02)
     assert result.subspace_dim == p and result.y.shape == (p,)
     assert np.all(np.abs(result.y) <= b * (1 + 1e-12))
+
+
+def test_linear_sharpness_is_the_box_maximum_of_the_first_order_model():
+    A = np.array([[1.0, 0.0], [2.0, 1.0], [0.0, -1.0]])
+    x, g, f0, eps = A @ np.array([1.0, -1.0]), np.array([0.5, -1.0, 2.0]), 0.25, 0.1  # x = (1, 1, 1)
+    coords = np.linalg.solve(A.T @ A, A.T @ x)  # A^+ x = (1, -1)
+    np.testing.assert_allclose(box_coordinates(x, A), [1.0, -1.0], atol=1e-12)
+    # b = 0.1 * (|(1, -1)| + 1) = (0.2, 0.2); A^T g = (0.5 - 2, -1 - 2) = (-1.5, -3); sum b |A^T g| = 0.9
+    assert linear_sharpness(f0, g, x, eps, A) == pytest.approx(100 * 0.9 / 1.25)
+    assert linear_sharpness(f0, g, x, eps, A, coordinates=coords) == pytest.approx(100 * 0.9 / 1.25)
+    # A = I: b = 0.1 * (2, 2, 2), sum b |g| = 0.2 * (0.5 + 1 + 2)
+    assert linear_sharpness(f0, g, x, eps) == pytest.approx(100 * 0.7 / 1.25)
+    # ... and a linear f attains it (at the vertex b * sign(A^T g)), with or without the coordinates given
+    linear = lambda z: (f0 + g @ (z - x), g)  # noqa: E731
+    for given in (None, coords):
+        result = box_sharpness(linear, x, eps, A=A, method="paper", coordinates=given)
+        assert result.value == pytest.approx(100 * 0.9 / 1.25, rel=1e-9)
+        np.testing.assert_allclose(result.y, [-0.2, -0.2])
+    with pytest.raises(ValueError, match="coordinates must have shape"):
+        box_bounds(x, eps, A, coordinates=x)
 
 
 @pytest.mark.parametrize("space", ["full", "subspace"])
@@ -142,6 +163,26 @@ def test_model_sharpness_matches_numpy_reference(subspace_dim, method):
     # both must still land on the same maximum within float32 noise.
     assert got.value > 0 and got.value == pytest.approx(expected.value, rel=1e-3)
     np.testing.assert_allclose(model.get_weights()[0], w0, rtol=1e-6)  # weights restored
+
+
+def test_sharpness_objective_is_the_f_model_sharpness_maximises():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(48, 4)).astype(np.float32), rng.integers(0, 3, 48)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5), keras.layers.BatchNormalization(),
+                              keras.layers.Dense(3, activation="softmax")])
+    settings = dict(num_examples=30, seed=1, batch_size=16, batchnorm="batch")
+    expected = model_sharpness(model, (x, y), 1e-2, subspace_dim=4, method="paper", **settings)
+    before = [np.array(w) for w in model.get_weights()]
+    with sharpness_objective(model, (x, y), **settings) as (objective, search):
+        x0 = objective.x0
+        A = random_subspace(x0.size, 4, seed=1, dtype=np.float32)
+        got = box_sharpness(objective, x0, 1e-2, A=A, method="paper", seed=1)
+        assert search is None and objective.count == 30
+    assert expected.value > 0 and got.value == pytest.approx(expected.value, rel=1e-6)
+    assert got.f0 == pytest.approx(expected.f0, rel=1e-6)
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)  # weights restored on exit
 
 
 def test_model_sharpness_on_subset_and_dataset_inputs():

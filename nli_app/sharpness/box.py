@@ -94,14 +94,40 @@ def random_subspace(n, p, seed=0, dtype=np.float64):
     return np.random.default_rng(seed).standard_normal((int(n), int(p))).astype(dtype)
 
 
-def box_bounds(x, epsilon, A=None):
-    """Half-widths b of the box C_eps (eq. 3): b_i = eps (|(A^+ x)_i| + 1); A None means the identity."""
+def box_coordinates(x, A=None):
+    """A^+ x (float64): x's coordinates in A's columns, which set the widths of the box C_eps (eq. 3); x itself for
+    A = I. A least-squares solve (an SVD of A: seconds for F1's 1.46M x 100); it does not depend on eps."""
     x = np.asarray(x, dtype=np.float64)
     if A is None:
-        coords = x
-    else:
-        coords = np.linalg.lstsq(A, x.astype(A.dtype), rcond=None)[0].astype(np.float64)  # A^+ x
-    return float(epsilon) * (np.abs(coords) + 1.0)
+        return x
+    return np.linalg.lstsq(A, x.astype(A.dtype), rcond=None)[0].astype(np.float64)
+
+
+def box_bounds(x, epsilon, A=None, coordinates=None):
+    """Half-widths b of the box C_eps (eq. 3): b_i = eps (|(A^+ x)_i| + 1); A None means the identity.
+    ``coordinates``: A^+ x when already known (``box_coordinates``), else computed."""
+    if coordinates is None:
+        coordinates = box_coordinates(x, A)
+    coordinates = np.asarray(coordinates, dtype=np.float64)
+    expected = np.shape(x) if A is None else (np.shape(A)[1],)
+    if coordinates.shape != expected:
+        raise ValueError(f"coordinates must have shape {expected} (A^+ x), got {coordinates.shape}")
+    return float(epsilon) * (np.abs(coordinates) + 1.0)
+
+
+def linear_sharpness(f0, grad, x, epsilon, A=None, coordinates=None):
+    """phi (Metric 2.1, percent) of the first-order model f(x) + grad f(x)^T A y, maximised exactly over C_eps (eq. 3)
+    at the vertex y = b * sign(A^T grad f(x)):
+
+        phi_lin = 100 * sum_i b_i |(A^T grad f(x))_i| / (1 + f(x)),   b = ``box_bounds(x, epsilon, A)``.
+
+    For convex f it is a lower bound of phi (f(x + A y) >= f(x) + grad f(x)^T A y); where phi is close to it, phi
+    measures the slope of f at x rather than its curvature. For A with N(0, 1) entries (``random_subspace``),
+    E |(A^T g)_i| = sqrt(2 / pi) ||g||, so with b_i ~ eps, phi_lin ~ 100 eps p sqrt(2 / pi) ||g|| / (1 + f(x)).
+    Arguments as ``box_bounds``; ``grad``: grad f(x), of x's size."""
+    grad = np.asarray(grad, dtype=np.float64)
+    slope = np.abs(grad if A is None else A.T @ grad.astype(A.dtype))  # no float64 copy of A
+    return 100.0 * float(box_bounds(x, epsilon, A, coordinates) @ slope) / (1.0 + float(f0))
 
 
 def positive_int(name, value):
@@ -170,7 +196,7 @@ class _CubeObjective:
 
 def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, seed=0,
                   max_evaluations=DEFAULT_MAX_EVALUATIONS, lanczos_steps=None, restarts=DEFAULT_RESTARTS,
-                  search_fun=None):
+                  search_fun=None, coordinates=None):
     """phi_{x,f}(eps, A) of Metric 2.1 (percent), maximised over the box C_eps (see the module docstring).
 
     Args:
@@ -189,12 +215,13 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
       search_fun: None, or a cheaper estimate of ``fun`` (same signature; e.g. the loss on a subset of the data)
         that the maximiser searches instead; ``fun`` is then called at x and at the best points found (two or
         three calls), and phi is computed from those values (still a lower bound of the true maximum).
+      coordinates: A^+ x when already known (``box_coordinates``; the same for every eps), else computed.
     Returns:
       SharpnessResult with ``.value`` the sharpness in percent, ``.evaluations`` the calls of ``fun`` and
       ``.search_evaluations`` those of ``search_fun``.
     """
     x, A = _check(x, epsilon, A, method)
-    bounds = box_bounds(x, epsilon, A)
+    bounds = box_bounds(x, epsilon, A, coordinates)
     objective = _CubeObjective(fun if search_fun is None else search_fun, x, A, bounds)
     f0, c = objective(np.zeros_like(bounds))
     paper_start = 0.5 * np.random.default_rng(seed).choice([-1.0, 1.0], size=bounds.size)  # half-way to a vertex

@@ -3,6 +3,8 @@
 f is the mean per-example loss (by default the sparse categorical cross-entropy of a softmax output) over the whole
 training set or a ``num_examples`` subset, as a function of the model's trainable weights x; the sharpness is
 ``box_sharpness`` of that f at the model's current weights. The model's weights are restored afterwards.
+``sharpness_objective`` yields that f itself, for other measurements at the same x (e.g. grad f(x) for
+``box.linear_sharpness``).
 
 Choices the paper leaves open are arguments (their effect on F1/MNIST is measured in README.md, "Why our phi is
 larger than the paper's"): the loss ``reduction`` (mean or sum), how BatchNorm normalises (``batchnorm``:
@@ -108,6 +110,31 @@ def flat_objective(model, data, batch_size=4096, num_examples=None, seed=0, loss
                          reduction=reduction, training=training)
 
 
+@contextlib.contextmanager
+def sharpness_objective(model, data, num_examples=None, search_examples=None, seed=0, batch_size=4096, loss_fn=None,
+                        jit_compile=False, reduction="mean", batchnorm="inference", dtype="float32"):
+    """Within the block: ``(objective, search)``, the f of Metric 2.1 as ``model_sharpness`` measures it (a
+    ``tf_objective.FlatObjective``; ``objective.x0`` the weights x) and its ``search_examples`` subset estimate (None
+    without one). Arguments as ``model_sharpness``; the model's weights are restored on exit."""
+    if batchnorm not in ("inference", "batch"):
+        raise ValueError(f"batchnorm must be 'inference' or 'batch', got {batchnorm!r}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    measured = _in_dtype(model, dtype)
+    features, labels = _subset(*_as_arrays(data), num_examples, seed)
+    options = dict(loss_fn=loss_fn, jit_compile=jit_compile, reduction=reduction, training=batchnorm == "batch")
+    with batch_statistics(measured, momentum=1.0) if batchnorm == "batch" else contextlib.nullcontext():
+        objective = flat_objective(measured, (features, labels), batch_size, None, seed, **options)
+        search = None
+        if search_examples is not None and search_examples < objective.count:
+            search = flat_objective(measured, (features, labels), batch_size, search_examples, seed + 1, **options)
+        x0 = objective.x0
+        try:
+            yield objective, search
+        finally:
+            objective.assign(x0)
+
+
 def model_sharpness(model, data, epsilon, subspace_dim=None, method="default", max_iterations=10, seed=0,
                     num_examples=None, batch_size=4096, loss_fn=None, jit_compile=False,
                     max_evaluations=DEFAULT_MAX_EVALUATIONS, search_examples=None, reduction="mean",
@@ -139,22 +166,9 @@ def model_sharpness(model, data, epsilon, subspace_dim=None, method="default", m
     Returns:
       ``SharpnessResult`` (``.value``, ``.evaluations``, ...).
     """
-    if batchnorm not in ("inference", "batch"):
-        raise ValueError(f"batchnorm must be 'inference' or 'batch', got {batchnorm!r}")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    measured = _in_dtype(model, dtype)
-    features, labels = _subset(*_as_arrays(data), num_examples, seed)
-    options = dict(loss_fn=loss_fn, jit_compile=jit_compile, reduction=reduction, training=batchnorm == "batch")
-    with batch_statistics(measured, momentum=1.0) if batchnorm == "batch" else contextlib.nullcontext():
-        objective = flat_objective(measured, (features, labels), batch_size, None, seed, **options)
-        search = None
-        if search_examples is not None and search_examples < objective.count:
-            search = flat_objective(measured, (features, labels), batch_size, search_examples, seed + 1, **options)
+    with sharpness_objective(model, data, num_examples, search_examples, seed, batch_size, loss_fn, jit_compile,
+                             reduction, batchnorm, dtype) as (objective, search):
         x0 = objective.x0
         A = None if subspace_dim is None else random_subspace(x0.size, subspace_dim, seed=seed, dtype=np.float32)
-        try:
-            return box_sharpness(objective, x0, epsilon, A=A, method=method, max_iterations=max_iterations,
-                                 seed=seed, max_evaluations=max_evaluations, search_fun=search)
-        finally:
-            objective.assign(x0)
+        return box_sharpness(objective, x0, epsilon, A=A, method=method, max_iterations=max_iterations, seed=seed,
+                             max_evaluations=max_evaluations, search_fun=search)
