@@ -5,8 +5,8 @@ import pytest
 
 from nli_app.large_batch.networks import build_f1
 from nli_app.nli.models import esim
-from nli_app.sharpness import (box_bounds, box_coordinates, box_sharpness, linear_sharpness, model_sharpness,
-                               random_subspace, sharpness_objective)
+from nli_app.sharpness import (box_bounds, box_coordinates, box_sharpness, linear_sharpness, linear_vertex,
+                               model_sharpness, random_subspace, sharpness_objective)
 from nli_app.sharpness.model import flat_objective
 from nli_app.sharpness.quadratics import F0, exact_sharpness, found_over_exact, quadratic
 from tests.softmax_reference import softmax_regression
@@ -54,6 +54,7 @@ def test_linear_sharpness_is_the_box_maximum_of_the_first_order_model():
     np.testing.assert_allclose(box_coordinates(x, A), [1.0, -1.0], atol=1e-12)
     # b = 0.1 * (|(1, -1)| + 1) = (0.2, 0.2); A^T g = (0.5 - 2, -1 - 2) = (-1.5, -3); sum b |A^T g| = 0.9
     assert linear_sharpness(f0, g, x, eps, A) == pytest.approx(100 * 0.9 / 1.25)
+    np.testing.assert_allclose(linear_vertex(g, x, eps, A), [-0.2, -0.2])  # b * sign(A^T g)
     assert linear_sharpness(f0, g, x, eps, A, coordinates=coords) == pytest.approx(100 * 0.9 / 1.25)
     # A = I: b = 0.1 * (2, 2, 2), sum b |g| = 0.2 * (0.5 + 1 + 2)
     assert linear_sharpness(f0, g, x, eps) == pytest.approx(100 * 0.7 / 1.25)

@@ -6,11 +6,11 @@
 filter-normalised 2-D loss surface) measure the same minimiser in other ways.
 """
 from nli_app.sharpness.box import (METHODS, SharpnessResult, box_bounds, box_coordinates, box_sharpness,
-                                   linear_sharpness, random_subspace)
+                                   linear_sharpness, linear_vertex, random_subspace)
 from nli_app.sharpness.curvature import Curvature, hutchinson_trace, model_curvature, top_eigenvalue
 from nli_app.sharpness.landscape import filter_normalized_direction, model_loss_surface
 from nli_app.sharpness.model import model_sharpness, sharpness_objective
 
 __all__ = ["METHODS", "Curvature", "SharpnessResult", "box_bounds", "box_coordinates", "box_sharpness",
-           "filter_normalized_direction", "hutchinson_trace", "linear_sharpness", "model_curvature",
+           "filter_normalized_direction", "hutchinson_trace", "linear_sharpness", "linear_vertex", "model_curvature",
            "model_loss_surface", "model_sharpness", "random_subspace", "sharpness_objective", "top_eigenvalue"]

@@ -115,19 +115,29 @@ def box_bounds(x, epsilon, A=None, coordinates=None):
     return float(epsilon) * (np.abs(coordinates) + 1.0)
 
 
+def linear_vertex(grad, x, epsilon, A=None, coordinates=None):
+    """The vertex y = b * sign(A^T grad f(x)) of C_eps (eq. 3) where the first-order model f(x) + grad f(x)^T A y is
+    largest (b = ``box_bounds(x, epsilon, A, coordinates)``); ``grad``: grad f(x), of x's size."""
+    return box_bounds(x, epsilon, A, coordinates) * np.where(_slope(grad, A) < 0, -1.0, 1.0)
+
+
+def _slope(grad, A):
+    """A^T grad (grad itself for A = I), without a float64 copy of A."""
+    grad = np.asarray(grad, dtype=np.float64)
+    return grad if A is None else A.T @ grad.astype(A.dtype)
+
+
 def linear_sharpness(f0, grad, x, epsilon, A=None, coordinates=None):
     """phi (Metric 2.1, percent) of the first-order model f(x) + grad f(x)^T A y, maximised exactly over C_eps (eq. 3)
-    at the vertex y = b * sign(A^T grad f(x)):
+    at ``linear_vertex``:
 
         phi_lin = 100 * sum_i b_i |(A^T grad f(x))_i| / (1 + f(x)),   b = ``box_bounds(x, epsilon, A)``.
 
     For convex f it is a lower bound of phi (f(x + A y) >= f(x) + grad f(x)^T A y); where phi is close to it, phi
     measures the slope of f at x rather than its curvature. For A with N(0, 1) entries (``random_subspace``),
     E |(A^T g)_i| = sqrt(2 / pi) ||g||, so with b_i ~ eps, phi_lin ~ 100 eps p sqrt(2 / pi) ||g|| / (1 + f(x)).
-    Arguments as ``box_bounds``; ``grad``: grad f(x), of x's size."""
-    grad = np.asarray(grad, dtype=np.float64)
-    slope = np.abs(grad if A is None else A.T @ grad.astype(A.dtype))  # no float64 copy of A
-    return 100.0 * float(box_bounds(x, epsilon, A, coordinates) @ slope) / (1.0 + float(f0))
+    Arguments as ``linear_vertex``."""
+    return 100.0 * float(_slope(grad, A) @ linear_vertex(grad, x, epsilon, A, coordinates)) / (1.0 + float(f0))
 
 
 def positive_int(name, value):
@@ -187,7 +197,7 @@ class _CubeObjective:
         if not np.isfinite(f) or not np.all(np.isfinite(grad)):
             raise ValueError(f"fun returned a non-finite value or gradient (f={f}) after "
                              f"{self.evaluations} evaluations")
-        g = self.b * (grad if self.A is None else self.A.T @ grad.astype(self.A.dtype))  # no float64 copy of A
+        g = self.b * _slope(grad, self.A)
         if f > self.best_f:
             self.best_f, self.best_u, self._best_g = f, np.array(u, dtype=np.float64), g
         self._last = (np.array(u, dtype=np.float64), f, g)
