@@ -63,6 +63,7 @@ BINARIES = {
     "large_batch": (_large_batch, lb_main.PER_RUN),
     "bench/large_batch_f1.py": (_bench_config("large_batch_f1"), lb_main.PER_RUN),
     "bench/large_batch_repro.py": (_bench_config("large_batch_repro"), lb_main.PER_RUN),
+    "bench/subspace_sharpness.py": (_bench_config("subspace_sharpness"), lb_main.PER_RUN),
     "bench/esim_cpu_accuracy.py": (_bench_config("esim_cpu_accuracy"), {}),
 }
 

@@ -116,3 +116,33 @@ def regimes(summary, path, title="SB vs LB"):
         ax.set_xlim(-0.6, len(names) - 0.4)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def subspace_sharpness(records, paper, path, title="phi in a random subspace against eps"):
+    """Metric 2.1 in a random subspace against eps, log-log (bench/subspace_sharpness.py): per run (one colour) phi
+    (solid), its first-order model's maximum (dashed) and phi at that model's vertex (dotted); left A with N(0, 1)
+    entries, with ``paper``'s points ({regime: {eps: (mean, std)}}, Keskar et al. Table 4) in black, right A's
+    columns scaled to unit norm."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    for ax, scale, name in zip(axes, ("normal", "unit"), ("A: N(0, 1) entries (the paper's)", "A: unit columns")):
+        for i, record in enumerate(records):
+            label = f"{record['regime']} {record['epochs']} epochs, seed {record['seed']}"
+            eps = [row["epsilon"] for row in record[scale]]
+            for key, style, suffix in (("phi", "o-", "φ"), ("linear", "--", "first-order"),
+                                       ("vertex", "x:", "f at its vertex")):
+                values = [row[key] if row[key] > 0 else float("nan") for row in record[scale]]  # log axis
+                ax.plot(eps, values, style, color=f"C{i}", label=f"{label}: {suffix}")
+        if scale == "normal":
+            for regime, marker in (("SB", "s"), ("LB", "^")):
+                eps = sorted(paper[regime])
+                ax.plot(eps, [paper[regime][e][0] for e in eps], marker, color="k", ms=8, mfc="none",
+                        label=f"paper Table 4, {regime}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_axis(ax.xaxis, sorted({row["epsilon"] for record in records for row in record[scale]}))
+        ax.set_xlabel("ε")
+        ax.set_ylabel("φ (%)")
+        ax.set_title(name, fontsize=10)
+    axes[1].legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(title)
+    return _save(fig, path)
