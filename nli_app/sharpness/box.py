@@ -45,9 +45,8 @@ The reported maximum is the largest f seen over every evaluation (every evaluate
 import dataclasses
 
 import numpy as np
-from scipy import optimize
-
 from nli_app.sharpness.lanczos import lanczos
+from nli_app.sharpness.lbfgsb import minimize_in_box
 
 METHODS = ("default", "paper")
 DEFAULT_MAX_EVALUATIONS = 40
@@ -198,8 +197,7 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
     objective = _CubeObjective(fun if search_fun is None else search_fun, x, A, bounds)
     f0, c = objective(np.zeros_like(bounds))
     paper_start = 0.5 * np.random.default_rng(seed).choice([-1.0, 1.0], size=bounds.size)  # half-way to a vertex
-    iterations = _lbfgsb(objective, paper_start, {"maxiter": positive_int("max_iterations", max_iterations)},
-                         scale=bounds)
+    iterations = _lbfgsb(objective, paper_start, positive_int("max_iterations", max_iterations), scale=bounds)
     candidates = [objective.best_u]  # the paper's answer
     if method == "default":
         max_evaluations = positive_int("max_evaluations", max_evaluations)
@@ -212,7 +210,7 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
                                     np.random.default_rng(seed + 1))
         objective.limit = limit
         if objective.evaluations < limit:
-            _lbfgsb(objective, objective.best_u, {"maxiter": max_evaluations})
+            _lbfgsb(objective, objective.best_u, max_evaluations)
         candidates.append(objective.best_u)
     best_u, f_max, evaluations = objective.best_u, objective.best_f, objective.evaluations
     if search_fun is not None:
@@ -229,19 +227,18 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
                            search_evaluations=0 if search_fun is None else objective.evaluations)
 
 
-def _lbfgsb(objective, u0, options, scale=1.0):
-    """Maximise F over the unit cube with L-BFGS-B from u0, in the coordinates v = scale * u (``scale`` = b: the
-    paper's y; 1: the cube's u); returns its iteration count (0 if the evaluation limit stopped it)."""
+def _lbfgsb(objective, u0, max_iterations, scale=1.0):
+    """Maximise F over the unit cube with L-BFGS-B (``lbfgsb.minimize_in_box``) from u0 for at most
+    ``max_iterations`` iterations, in the coordinates v = scale * u (``scale`` = b: the paper's y; 1: the cube's u);
+    returns its iteration count (0 if the evaluation limit stopped it)."""
     def negative(v):
         f, g = objective(v / scale)
         return -f, -g / scale
     bound = np.ones(u0.size) * scale
     try:
-        solution = optimize.minimize(negative, u0 * scale, jac=True, method="L-BFGS-B",
-                                     bounds=optimize.Bounds(-bound, bound), options=options)
+        return minimize_in_box(negative, u0 * scale, bound, max_iterations)
     except _BudgetSpent:
         return 0
-    return int(solution.nit)
 
 
 def _signs(v, fallback):
