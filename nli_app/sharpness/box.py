@@ -54,7 +54,7 @@ DEFAULT_LANCZOS_STEPS = 10
 DEFAULT_RESTARTS = 3
 _RANDOM_SURROGATE_STARTS = 16
 _MAX_MODEL_STEPS = 50  # sign-ascent steps and single flips on the free Lanczos model, per start
-_MODEL_WORK = 3e9  # multiply-adds for the whole search on the model (~100 steps for F1's p = 1.46M, k = 10)
+_MODEL_WORK = 3e9  # multiply-adds for the whole search on the model (~100 steps for F1's p = 1.46M)
 _MAX_FLIP_DIM = 256  # single flips only in small spaces (one flip changes q by O(1/p) of its value)
 
 
@@ -287,7 +287,10 @@ def _surrogate_vertices(c, Q, T, rng, count):
     starts += [_signs(ritz @ (weights * rng.standard_normal(weights.size)), 1.0)
                for _ in range(_RANDOM_SURROGATE_STARTS)]
     diag = np.einsum("ij,jk,ik->i", Q, T, Q)
-    work_left = max(len(starts), int(_MODEL_WORK / (2 * Q.size)))  # steps; each costs ~2 p k
+    # Steps, each ~2 p k multiply-adds, counted as k >= 10: a step's sign and comparison passes over the p
+    # coordinates cost as much as its products when k is small (at F1's p: 38 ms a step for k = 3, 73 ms for
+    # k = 10), and a model of fewer Ritz vectors has fewer directions to search; so ~100 steps at F1's size.
+    work_left = max(len(starts), int(_MODEL_WORK / (2 * Q.shape[0] * max(Q.shape[1], DEFAULT_LANCZOS_STEPS))))
     found = {}
     for s in starts:
         if work_left <= 0:
