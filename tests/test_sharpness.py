@@ -2,11 +2,13 @@
 import keras
 import numpy as np
 import pytest
+from scipy import optimize
 
 from nli_app.large_batch.networks import build_f1
 from nli_app.nli.models import esim
 from nli_app.sharpness import (box_bounds, box_coordinates, box_sharpness, linear_sharpness, linear_vertex,
                                model_sharpness, random_subspace, sharpness_objective)
+from nli_app.sharpness.lbfgsb import minimize_in_box
 from nli_app.sharpness.model import flat_objective
 from nli_app.sharpness.quadratics import F0, exact_sharpness, found_over_exact, quadratic
 from tests.softmax_reference import softmax_regression
@@ -108,6 +110,30 @@ def test_start_is_away_from_the_stationary_point(method):
 def test_flat_function_has_zero_sharpness(method):
     result = box_sharpness(lambda z: (3.0, np.zeros_like(z)), np.ones(4), 1e-3, method=method)
     assert result.value == 0.0
+
+
+@pytest.mark.parametrize("n, max_iterations", [(5, 10), (14, 10), (50, 3), (200, 1), (200, 40)])
+def test_minimize_in_box_takes_scipy_minimizes_steps(n, max_iterations):
+    """Same points asked for, in the same order, and the same iteration count as scipy.optimize.minimize's L-BFGS-B
+    (stopped by convergence or by the iteration limit), on an indefinite quartic with active bounds."""
+    rng = np.random.default_rng(n + max_iterations)
+    B = rng.normal(size=(n, n))
+    H, c, bound = B @ B.T / n - 0.5 * np.eye(n), rng.normal(size=n), rng.uniform(0.5, 2.0, n)
+
+    def recorded(points):
+        def fun(x):
+            points.append(np.array(x))
+            return float(-(0.5 * x @ H @ x + c @ x + 0.1 * np.sum(x ** 4))), -(H @ x + c + 0.4 * x ** 3)
+        return fun
+
+    x0 = 0.5 * bound * rng.choice([-1.0, 1.0], n)
+    scipy_points, points = [], []
+    solution = optimize.minimize(recorded(scipy_points), x0, jac=True, method="L-BFGS-B",
+                                 bounds=optimize.Bounds(-bound, bound), options={"maxiter": max_iterations})
+    assert minimize_in_box(recorded(points), x0, bound, max_iterations) == solution.nit
+    assert len(points) == len(scipy_points) > 1
+    for point, scipy_point in zip(points, scipy_points):
+        np.testing.assert_array_equal(point, scipy_point)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -45,9 +45,8 @@ The reported maximum is the largest f seen over every evaluation (every evaluate
 import dataclasses
 
 import numpy as np
-from scipy import optimize
-
 from nli_app.sharpness.lanczos import lanczos
+from nli_app.sharpness.lbfgsb import minimize_in_box
 
 METHODS = ("default", "paper")
 DEFAULT_MAX_EVALUATIONS = 40
@@ -55,7 +54,7 @@ DEFAULT_LANCZOS_STEPS = 10
 DEFAULT_RESTARTS = 3
 _RANDOM_SURROGATE_STARTS = 16
 _MAX_MODEL_STEPS = 50  # sign-ascent steps and single flips on the free Lanczos model, per start
-_MODEL_WORK = 3e9  # multiply-adds for the whole search on the model (~100 steps for F1's p = 1.46M, k = 10)
+_MODEL_WORK = 3e9  # multiply-adds for the whole search on the model (~100 steps for F1's p = 1.46M)
 _MAX_FLIP_DIM = 256  # single flips only in small spaces (one flip changes q by O(1/p) of its value)
 
 
@@ -235,8 +234,7 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
     objective = _CubeObjective(fun if search_fun is None else search_fun, x, A, bounds)
     f0, c = objective(np.zeros_like(bounds))
     paper_start = 0.5 * np.random.default_rng(seed).choice([-1.0, 1.0], size=bounds.size)  # half-way to a vertex
-    iterations = _lbfgsb(objective, paper_start, {"maxiter": positive_int("max_iterations", max_iterations)},
-                         scale=bounds)
+    iterations = _lbfgsb(objective, paper_start, positive_int("max_iterations", max_iterations), scale=bounds)
     candidates = [objective.best_u]  # the paper's answer
     if method == "default":
         max_evaluations = positive_int("max_evaluations", max_evaluations)
@@ -249,7 +247,7 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
                                     np.random.default_rng(seed + 1))
         objective.limit = limit
         if objective.evaluations < limit:
-            _lbfgsb(objective, objective.best_u, {"maxiter": max_evaluations})
+            _lbfgsb(objective, objective.best_u, max_evaluations)
         candidates.append(objective.best_u)
     best_u, f_max, evaluations = objective.best_u, objective.best_f, objective.evaluations
     if search_fun is not None:
@@ -266,19 +264,18 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
                            search_evaluations=0 if search_fun is None else objective.evaluations)
 
 
-def _lbfgsb(objective, u0, options, scale=1.0):
-    """Maximise F over the unit cube with L-BFGS-B from u0, in the coordinates v = scale * u (``scale`` = b: the
-    paper's y; 1: the cube's u); returns its iteration count (0 if the evaluation limit stopped it)."""
+def _lbfgsb(objective, u0, max_iterations, scale=1.0):
+    """Maximise F over the unit cube with L-BFGS-B (``lbfgsb.minimize_in_box``) from u0 for at most
+    ``max_iterations`` iterations, in the coordinates v = scale * u (``scale`` = b: the paper's y; 1: the cube's u);
+    returns its iteration count (0 if the evaluation limit stopped it)."""
     def negative(v):
         f, g = objective(v / scale)
         return -f, -g / scale
     bound = np.ones(u0.size) * scale
     try:
-        solution = optimize.minimize(negative, u0 * scale, jac=True, method="L-BFGS-B",
-                                     bounds=optimize.Bounds(-bound, bound), options=options)
+        return minimize_in_box(negative, u0 * scale, bound, max_iterations)
     except _BudgetSpent:
         return 0
-    return int(solution.nit)
 
 
 def _signs(v, fallback):
@@ -327,7 +324,10 @@ def _surrogate_vertices(c, Q, T, rng, count):
     starts += [_signs(ritz @ (weights * rng.standard_normal(weights.size)), 1.0)
                for _ in range(_RANDOM_SURROGATE_STARTS)]
     diag = np.einsum("ij,jk,ik->i", Q, T, Q)
-    work_left = max(len(starts), int(_MODEL_WORK / (2 * Q.size)))  # steps; each costs ~2 p k
+    # Steps, each ~2 p k multiply-adds, counted as k >= 10: a step's sign and comparison passes over the p
+    # coordinates cost as much as its products when k is small (at F1's p: 38 ms a step for k = 3, 73 ms for
+    # k = 10), and a model of fewer Ritz vectors has fewer directions to search; so ~100 steps at F1's size.
+    work_left = max(len(starts), int(_MODEL_WORK / (2 * Q.shape[0] * max(Q.shape[1], DEFAULT_LANCZOS_STEPS))))
     found = {}
     for s in starts:
         if work_left <= 0:
