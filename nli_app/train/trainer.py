@@ -281,12 +281,16 @@ class Trainer:
     def _distribute(self, batched):
         """The batches as ``strategy.run`` takes them: split across replicas, or as they are for one replica.
 
-        With one replica the dataset is iterated directly: a distributed iterator adds nothing there, and on CPU
-        (TF 2.21) deleting one after train steps stalls for 0-18 s (measured at every epoch end and evaluation).
+        Without tf.data's autotuning thread: deleting an iterator (at every epoch end and evaluation) waits for that
+        thread, which sleeps longer and longer between its rounds; on CPU (TF 2.21) that left the cores idle for
+        0-18 s a deletion (1.0-1.3 s after half of the 24-batch fits of ``bench/esim_vs_pytorch.py``'s training
+        rows). ``prefetch`` still sizes its buffer itself. With one replica the dataset is iterated directly (a
+        distributed iterator adds nothing there).
         """
-        if self.strategy.num_replicas_in_sync == 1:
-            return batched.prefetch(tf.data.AUTOTUNE)
         options = tf.data.Options()
+        options.autotune.enabled = False
+        if self.strategy.num_replicas_in_sync == 1:
+            return batched.with_options(options).prefetch(tf.data.AUTOTUNE)
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return self.strategy.experimental_distribute_dataset(
             batched.with_options(options).prefetch(tf.data.AUTOTUNE))
