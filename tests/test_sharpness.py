@@ -242,6 +242,25 @@ def test_search_on_a_subset_reports_values_of_the_full_objective():
     assert got.value <= whole.value * 1.05 and got.value >= 0.5 * whole.value
 
 
+@pytest.mark.parametrize("space, search", [(None, False), (3, False), (None, True)])
+def test_default_result_carries_the_paper_run(space, search):
+    """``default``'s ``.paper`` is what method "paper" returns for the same arguments, field by field."""
+    rng = np.random.default_rng(4)
+    n, eps = 12, 1e-2
+    B = rng.normal(size=(n, n))
+    H, c = B @ B.T / n, rng.normal(size=n)
+    fun = quadratic(H, c)
+    kwargs = dict(A=None if space is None else random_subspace(n, space, seed=1), max_iterations=3,
+                  search_fun=quadratic(0.9 * H, c) if search else None)
+    default = box_sharpness(fun, c, eps, **kwargs)
+    paper = box_sharpness(fun, c, eps, method="paper", **kwargs)
+    assert paper.paper is None and default.paper.method == "paper"
+    for field in ("value", "f0", "f_max", "evaluations", "iterations", "search_evaluations", "subspace_dim"):
+        assert getattr(default.paper, field) == getattr(paper, field), field
+    np.testing.assert_array_equal(default.paper.y, paper.y)
+    assert default.value >= paper.value and default.evaluations >= paper.evaluations
+
+
 def _finite_difference_check(objective, x0, seed=0, h=1e-3):
     direction = np.random.default_rng(seed).normal(size=x0.shape)
     direction /= np.linalg.norm(direction)

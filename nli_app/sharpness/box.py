@@ -65,7 +65,8 @@ class SharpnessResult:
     value: phi in percent (Metric 2.1); f0: f(x); f_max: the largest f(x + A y) found; y: where it was found;
     evaluations: calls of ``fun`` (including the one at y = 0); iterations: L-BFGS-B iterations ("paper") or
     ascent steps on f ("default"); epsilon, subspace_dim (None for A = I): the settings; method: the maximiser;
-    search_evaluations: calls of ``search_fun`` (0 without one).
+    search_evaluations: calls of ``search_fun`` (0 without one); paper ("default" only): the result of the paper's
+    run it starts with, what method "paper" returns for the same arguments (so measuring both costs one run).
     """
     value: float
     f0: float
@@ -77,6 +78,7 @@ class SharpnessResult:
     subspace_dim: int | None
     method: str = "default"
     search_evaluations: int = 0
+    paper: "SharpnessResult | None" = None
 
     def to_json(self):
         return {"value": self.value, "f0": self.f0, "f_max": self.f_max, "evaluations": self.evaluations,
@@ -226,42 +228,49 @@ def box_sharpness(fun, x, epsilon, A=None, method="default", max_iterations=10, 
         three calls), and phi is computed from those values (still a lower bound of the true maximum).
       coordinates: A^+ x when already known (``box_coordinates``; the same for every eps), else computed.
     Returns:
-      SharpnessResult with ``.value`` the sharpness in percent, ``.evaluations`` the calls of ``fun`` and
-      ``.search_evaluations`` those of ``search_fun``.
+      SharpnessResult with ``.value`` the sharpness in percent, ``.evaluations`` the calls of ``fun``,
+      ``.search_evaluations`` those of ``search_fun`` and (``"default"``) ``.paper`` the paper's run's result.
     """
     x, A = _check(x, epsilon, A, method)
     bounds = box_bounds(x, epsilon, A, coordinates)
     objective = _CubeObjective(fun if search_fun is None else search_fun, x, A, bounds)
     f0, c = objective(np.zeros_like(bounds))
+    reported = objective  # where phi's values come from: with a search_fun, fun at x and at the points found
+    if search_fun is not None:
+        reported = _CubeObjective(fun, x, A, bounds)
+        f0 = reported(np.zeros_like(bounds))[0]
+
+    def result(found, iterations, method):
+        """The SharpnessResult of the search so far, ``found`` its best point(s)."""
+        if search_fun is not None:
+            for u in found:
+                reported(u)
+        best_u, f_max = reported.best_u, reported.best_f
+        if f_max < f0:
+            f_max, best_u = f0, np.zeros_like(bounds)
+        return SharpnessResult(value=(f_max - f0) / (1.0 + f0) * 100.0, f0=f0, f_max=f_max, y=bounds * best_u,
+                               evaluations=reported.evaluations, iterations=iterations, epsilon=float(epsilon),
+                               subspace_dim=None if A is None else int(A.shape[1]), method=method,
+                               search_evaluations=0 if search_fun is None else objective.evaluations)
+
     paper_start = 0.5 * np.random.default_rng(seed).choice([-1.0, 1.0], size=bounds.size)  # half-way to a vertex
     iterations = _lbfgsb(objective, paper_start, positive_int("max_iterations", max_iterations), scale=bounds)
-    candidates = [objective.best_u]  # the paper's answer
-    if method == "default":
-        max_evaluations = positive_int("max_evaluations", max_evaluations)
-        if max_evaluations < 2:
-            raise ValueError(f"max_evaluations must be at least 2, got {max_evaluations}")
-        steps = min(bounds.size, DEFAULT_LANCZOS_STEPS if lanczos_steps is None
-                    else positive_int("lanczos_steps", lanczos_steps), max_evaluations - 1)
-        limit = objective.evaluations + max_evaluations
-        iterations = _vertex_ascent(objective, c, steps, positive_int("restarts", restarts), limit,
-                                    np.random.default_rng(seed + 1))
-        objective.limit = limit
-        if objective.evaluations < limit:
-            _lbfgsb(objective, objective.best_u, max_evaluations)
-        candidates.append(objective.best_u)
-    best_u, f_max, evaluations = objective.best_u, objective.best_f, objective.evaluations
-    if search_fun is not None:
-        final = _CubeObjective(fun, x, A, bounds)
-        f0 = final(np.zeros_like(bounds))[0]
-        for u in candidates:
-            final(u)
-        best_u, f_max, evaluations = final.best_u, final.best_f, final.evaluations
-    if f_max < f0:
-        f_max, best_u = f0, np.zeros_like(bounds)
-    return SharpnessResult(value=(f_max - f0) / (1.0 + f0) * 100.0, f0=f0, f_max=f_max, y=bounds * best_u,
-                           evaluations=evaluations, iterations=iterations, epsilon=float(epsilon),
-                           subspace_dim=None if A is None else int(A.shape[1]), method=method,
-                           search_evaluations=0 if search_fun is None else objective.evaluations)
+    paper_u = objective.best_u
+    paper = result([paper_u], iterations, "paper")
+    if method == "paper":
+        return paper
+    max_evaluations = positive_int("max_evaluations", max_evaluations)
+    if max_evaluations < 2:
+        raise ValueError(f"max_evaluations must be at least 2, got {max_evaluations}")
+    steps = min(bounds.size, DEFAULT_LANCZOS_STEPS if lanczos_steps is None
+                else positive_int("lanczos_steps", lanczos_steps), max_evaluations - 1)
+    limit = objective.evaluations + max_evaluations
+    iterations = _vertex_ascent(objective, c, steps, positive_int("restarts", restarts), limit,
+                                np.random.default_rng(seed + 1))
+    objective.limit = limit
+    if objective.evaluations < limit:
+        _lbfgsb(objective, objective.best_u, max_evaluations)
+    return dataclasses.replace(result([paper_u, objective.best_u], iterations, "default"), paper=paper)
 
 
 def _lbfgsb(objective, u0, max_iterations, scale=1.0):
