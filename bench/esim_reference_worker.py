@@ -3,7 +3,7 @@
 Run by that benchmark with a Python that has PyTorch (CPU); it needs only numpy, torch and a checkout of
 https://github.com/coetaur0/ESIM (the reference is imported from ``--reference_dir``, not copied). The training
 step is the reference's own recipe (``scripts/training/utils.py``): cross-entropy on the logits, gradient norm
-clipped to 10, Adam with learning rate 4e-4; inference is ``model.eval()`` under ``torch.no_grad()``.
+clipped to 10, Adam (learning rate and dropout from the batches file: the paper's 4e-4 and 0.5 by default); inference is ``model.eval()`` under ``torch.no_grad()``.
 
     python bench/esim_reference_worker.py --reference_dir=/work/ref/ESIM --batches=b.npz --output=r.json
 """
@@ -45,8 +45,9 @@ def main():
     torch.manual_seed(0)
     data = dict(np.load(args.batches))
     sizes = json.loads(str(data["sizes"]))
-    model = ESIM(sizes["vocab_size"], sizes["embedding_dim"], sizes["hidden_units"], dropout=0.5, num_classes=3)
-    optimizer = torch.optim.Adam(model.parameters(), lr=4e-4)
+    model = ESIM(sizes["vocab_size"], sizes["embedding_dim"], sizes["hidden_units"], dropout=sizes["dropout"],
+                 num_classes=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(data["learning_rate"]))
     criterion = torch.nn.CrossEntropyLoss()
     tasks = {k[len("task_"):]: [_batch(data, row) for row in data[k]] for k in data if k.startswith("task_")}
 

@@ -3,13 +3,21 @@
     python bench/esim_vs_pytorch.py --reference_dir=/path/to/coetaur0/ESIM --torch_python=/path/to/venv/bin/python \
         [--rounds=3] [--threads=2] [--output_json=esim_vs_pytorch.json]
 
-Paper sizes (Chen et al. 2017, Sec. 4): 300-d trainable embeddings, 300 units, vocabulary 42,000, batch 32.
-Synthetic pairs shaped like SNLI (premise ~ 14 words, hypothesis ~ 8, plus _BOS_/_EOS_, ids uniform over the
-vocabulary), written once to an .npz that both contenders read. Rows:
+Paper sizes by default (Chen et al. 2017, Sec. 4): 300-d trainable embeddings, 300 units, vocabulary 42,000,
+batch 32, dropout 0.5, Adam 4e-4. Synthetic pairs shaped like SNLI (premise ~ 14 words, hypothesis ~ 8, plus
+_BOS_/_EOS_, ids uniform over the vocabulary), or with ``--snli_path`` real pairs drawn from an SNLI file (ids of
+a vocabulary of that file's words), written once to an .npz that both contenders read. The CPU recipe's sizes on
+real pairs (``recipes/esim_snli100k.flags``)::
 
-* ``train``: training pairs/s at batch 32, batches padded to their own longest sentence, random order. Ours: the
-  project's ``Trainer.fit`` (its compiled train step, ``optimizers.Adam`` lr 4e-4 with global-norm clip 10); the
-  reference: its own step (cross-entropy on logits, ``clip_grad_norm_`` 10, ``torch.optim.Adam`` 4e-4).
+    python bench/esim_vs_pytorch.py --reference_dir=... --torch_python=... \
+        --snli_path=../shared/data/snli/snli_1.0_train_first100k.jsonl --embedding_dim=50 --hidden_units=200 \
+        --train_batch_size=128 --dropout=0.2 --learning_rate=1e-3
+
+Rows:
+
+* ``train``: training pairs/s at ``--train_batch_size``, batches padded to their own longest sentence, random
+  order. Ours: the project's ``Trainer.fit`` (its compiled train step, ``optimizers.Adam`` with global-norm clip
+  10); the reference: its own step (cross-entropy on logits, ``clip_grad_norm_`` 10, ``torch.optim.Adam``).
 * ``train_sorted``: the same pairs sorted by length before batching (what length buckets do), batch order shuffled.
 * ``infer32`` / ``infer256`` / ``infer256_sorted``: inference pairs/s. Ours: the compiled predict step that
   ``train_nli``'s ``Trainer.predict``, evaluation and the SavedModel export run (``sorted_inference.predict``: the
@@ -49,29 +57,37 @@ import keras  # noqa: E402
 from nli_app import cli  # noqa: E402
 from nli_app.nli import sorted_inference  # noqa: E402
 from nli_app.nli.data import dataset as dataset_lib  # noqa: E402
+from nli_app.nli.data import snli  # noqa: E402
+from nli_app.nli.data import vocab as vocab_lib  # noqa: E402
 from nli_app.nli.models import esim  # noqa: E402
 from nli_app.train.trainer import Trainer, TrainerConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
 
-ROWS = (("train", "training pairs/s, batch 32", True), ("train_sorted", "training pairs/s, length-sorted", True),
+ROWS = (("train", "training pairs/s, random order", True), ("train_sorted", "training pairs/s, length-sorted", True),
         ("infer32", "inference pairs/s, batch 32", True), ("infer256", "inference pairs/s, batch 256", True),
         ("infer256_sorted", "inference pairs/s, 256 sorted", True), ("single", "one pair, median ms", False))
 PREMISE_MEAN, HYPOTHESIS_MEAN = 14, 8
 
 
 def make_batches(path):
-    """Writes the pairs and each row's batches (index arrays) to ``path``."""
+    """Writes the pairs and each row's batches (index arrays) to ``path``; returns (pairs, vocabulary size, mean
+    words per side)."""
     rng = np.random.default_rng(FLAGS.seed)
-    n = 32 * FLAGS.train_batches + 32 * FLAGS.infer32_batches + 256 * FLAGS.infer256_batches + FLAGS.single_pairs
+    n = (FLAGS.train_batch_size * FLAGS.train_batches + 32 * FLAGS.infer32_batches + 256 * FLAGS.infer256_batches
+         + FLAGS.single_pairs)
     data = {"label": rng.integers(0, 3, n).astype(np.int32)}
-    for side, mean, longest in (("premise", PREMISE_MEAN, 60), ("hypothesis", HYPOTHESIS_MEAN, 30)):
-        words = np.clip(np.round(rng.gamma(5.0, mean / 5.0, n)), 1, longest).astype(np.int32)
-        lengths = words + 2  # _BOS_ ... _EOS_
-        ids = rng.integers(4, FLAGS.vocab_size, (n, longest + 2)).astype(np.int32)
-        ids[:, 0], ids[np.arange(n), lengths - 1] = 2, 3
-        ids[np.arange(longest + 2)[None, :] >= lengths[:, None]] = 0
-        data[side], data[f"{side}_length"] = ids, lengths
+    vocab_size = FLAGS.vocab_size
+    if FLAGS.snli_path:
+        vocab_size = _real_pairs(data, rng, n)
+    else:
+        for side, mean, longest in (("premise", PREMISE_MEAN, 60), ("hypothesis", HYPOTHESIS_MEAN, 30)):
+            words = np.clip(np.round(rng.gamma(5.0, mean / 5.0, n)), 1, longest).astype(np.int32)
+            lengths = words + 2  # _BOS_ ... _EOS_
+            ids = rng.integers(4, vocab_size, (n, longest + 2)).astype(np.int32)
+            ids[:, 0], ids[np.arange(n), lengths - 1] = 2, 3
+            ids[np.arange(longest + 2)[None, :] >= lengths[:, None]] = 0
+            data[side], data[f"{side}_length"] = ids, lengths
     order = iter(np.arange(n))
 
     def take(count):
@@ -82,19 +98,39 @@ def make_batches(path):
         batches = np.asarray(indices)[np.argsort(key, kind="stable")].reshape(-1, size)
         return batches[rng.permutation(len(batches))]
 
-    train = take(32 * FLAGS.train_batches)
-    data["task_train"] = train.reshape(-1, 32)
-    data["task_train_sorted"] = sorted_batches(train, 32)
+    train = take(FLAGS.train_batch_size * FLAGS.train_batches)
+    data["task_train"] = train.reshape(-1, FLAGS.train_batch_size)
+    data["task_train_sorted"] = sorted_batches(train, FLAGS.train_batch_size)
     data["task_infer32"] = take(32 * FLAGS.infer32_batches).reshape(-1, 32)
     infer256 = take(256 * FLAGS.infer256_batches)
     data["task_infer256"] = infer256.reshape(-1, 256)
     data["task_infer256_sorted"] = sorted_batches(infer256, 256)
     data["task_single"] = take(FLAGS.single_pairs).reshape(-1, 1)
-    data["sizes"] = np.array(json.dumps(dict(vocab_size=FLAGS.vocab_size, embedding_dim=FLAGS.embedding_dim,
-                                             hidden_units=FLAGS.hidden_units)))
+    data["sizes"] = np.array(json.dumps(dict(vocab_size=vocab_size, embedding_dim=FLAGS.embedding_dim,
+                                             hidden_units=FLAGS.hidden_units, dropout=FLAGS.dropout)))
+    data["learning_rate"] = np.array(FLAGS.learning_rate)
     np.savez(path, **data)
     words = {s: float(np.mean(data[f"{s}_length"]) - 2) for s in ("premise", "hypothesis")}
-    return n, words
+    return n, vocab_size, words
+
+
+def _real_pairs(data, rng, n):
+    """``n`` pairs drawn at random from ``--snli_path`` into ``data`` (ids, lengths, gold labels); returns the size
+    of the vocabulary of every word of that file."""
+    examples = snli.read_snli(FLAGS.snli_path).examples
+    if len(examples) < n:
+        raise cli.UsageError(f"--snli_path={FLAGS.snli_path} has {len(examples)} labelled pairs; the rows need {n}")
+    vocabulary = vocab_lib.Vocabulary.from_examples(examples)
+    chosen = [examples[i] for i in rng.choice(len(examples), n, replace=False)]
+    data["label"] = np.array([e.label for e in chosen], np.int32)
+    for side in ("premise", "hypothesis"):
+        rows = [vocabulary.encode(getattr(e, f"{side}_tokens")) for e in chosen]
+        lengths = np.array([len(r) for r in rows], np.int32)
+        ids = np.full((n, lengths.max()), vocab_lib.PAD_ID, np.int32)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = row
+        data[side], data[f"{side}_length"] = ids, lengths
+    return len(vocabulary)
 
 
 # --------------------------------------------------------------------------------------------- our worker
@@ -103,13 +139,17 @@ def run_ours(jit):
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     data = dict(np.load(FLAGS.batches))
     sizes = json.loads(str(data["sizes"]))
-    config = TrainerConfig(optimizer="adam", optimizer_kwargs={"learning_rate": 4e-4, "global_clipnorm": 10.0},
-                           global_batch_size=32, epochs=1, shuffle=False, model_dir=None, verbose=0,
+    config = TrainerConfig(optimizer="adam", optimizer_kwargs={"learning_rate": float(data["learning_rate"]),
+                                                               "global_clipnorm": 10.0},
+                           global_batch_size=data["task_train"].shape[1], epochs=1, shuffle=False, model_dir=None, verbose=0,
                            log_every_steps=10 ** 9)
     trainer = Trainer(lambda: esim.build_esim(**sizes), config, loss=keras.losses.SparseCategoricalCrossentropy())
     model = trainer.model
     spec = {s: tf.TensorSpec([None, None], tf.int32, name=s) for s in ("premise", "hypothesis")}
-    predict = tf.function(lambda x: sorted_inference.predict(model, x), input_signature=[spec], jit_compile=jit)
+    if jit:  # XLA compiles Keras' own LSTM loops (not sorted_inference's fused LSTM op, which it has no kernel for)
+        predict = tf.function(lambda x: model(x, training=False), input_signature=[spec], jit_compile=True)
+    else:
+        predict = tf.function(lambda x: sorted_inference.predict(model, x), input_signature=[spec])
 
     def pairs_dataset(indices):
         rows = {s: tf.RaggedTensor.from_row_lengths(
@@ -214,10 +254,16 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("torch_python", None, "a Python with PyTorch (CPU) for the reference", flag_values=flag_values)
     flags.DEFINE_integer("rounds", 3, "alternating rounds (fresh processes each)", flag_values=flag_values)
     flags.DEFINE_integer("threads", 2, "intra-op threads for each contender", flag_values=flag_values)
-    flags.DEFINE_integer("vocab_size", 42_000, "vocabulary (SNLI with the paper's preprocessing: ~42k)", flag_values=flag_values)
+    flags.DEFINE_integer("vocab_size", 42_000, "vocabulary of the synthetic pairs (SNLI with the paper's preprocessing: "
+                         "~42k)", flag_values=flag_values)
     flags.DEFINE_integer("embedding_dim", 300, "embedding size", flag_values=flag_values)
     flags.DEFINE_integer("hidden_units", 300, "hidden units", flag_values=flag_values)
-    flags.DEFINE_integer("train_batches", 24, "training batches of 32 per row", flag_values=flag_values)
+    flags.DEFINE_string("snli_path", None, "real pairs from this SNLI file (.jsonl/.txt/.csv) instead of synthetic ones; "
+                        "the vocabulary is that file's words", flag_values=flag_values)
+    flags.DEFINE_integer("train_batch_size", 32, "batch size of the training rows", flag_values=flag_values)
+    flags.DEFINE_float("dropout", 0.5, "dropout of both models", flag_values=flag_values)
+    flags.DEFINE_float("learning_rate", 4e-4, "Adam's learning rate for both", flag_values=flag_values)
+    flags.DEFINE_integer("train_batches", 24, "training batches per training row", flag_values=flag_values)
     flags.DEFINE_integer("infer32_batches", 16, "inference batches of 32", flag_values=flag_values)
     flags.DEFINE_integer("infer256_batches", 4, "inference batches of 256", flag_values=flag_values)
     flags.DEFINE_integer("single_pairs", 40, "pairs timed one by one", flag_values=flag_values)
@@ -245,10 +291,11 @@ def main(argv):
     contenders = ["ours", "reference"] + (["ours_jit"] if FLAGS.jit else [])
     with tempfile.TemporaryDirectory() as tmp:
         batches = os.path.join(tmp, "batches.npz")
-        n, words = make_batches(batches)
-        print(f"{n} synthetic pairs, mean words premise {words['premise']:.1f}, hypothesis "
-              f"{words['hypothesis']:.1f}; vocabulary {FLAGS.vocab_size}, {FLAGS.embedding_dim}-d, "
-              f"{FLAGS.hidden_units} units; {FLAGS.threads} threads each", flush=True)
+        n, vocab_size, words = make_batches(batches)
+        print(f"{n} {'real' if FLAGS.snli_path else 'synthetic'} pairs, mean words premise {words['premise']:.1f}, "
+              f"hypothesis {words['hypothesis']:.1f}; vocabulary {vocab_size}, {FLAGS.embedding_dim}-d, "
+              f"{FLAGS.hidden_units} units, training batches of {FLAGS.train_batch_size}; {FLAGS.threads} threads "
+              "each", flush=True)
         rounds = {c: [] for c in contenders}
         for r in range(FLAGS.rounds):
             print(f"round {r + 1}/{FLAGS.rounds}", flush=True)
