@@ -3,7 +3,8 @@
 Run by that benchmark with a Python that has PyTorch (CPU); it needs only numpy, torch and a checkout of
 https://github.com/coetaur0/ESIM (the reference is imported from ``--reference_dir``, not copied). The training
 step is the reference's own recipe (``scripts/training/utils.py``): cross-entropy on the logits, gradient norm
-clipped to 10, Adam (learning rate and dropout from the batches file: the paper's 4e-4 and 0.5 by default); inference is ``model.eval()`` under ``torch.no_grad()``.
+clipped to 10, Adam (learning rate and dropout from the batches file: the paper's 4e-4 and 0.5 by default);
+inference is ``model.eval()`` under ``torch.no_grad()``.
 
     python bench/esim_reference_worker.py --reference_dir=/work/ref/ESIM --batches=b.npz --output=r.json
 """

@@ -139,10 +139,9 @@ def run_ours(jit):
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     data = dict(np.load(FLAGS.batches))
     sizes = json.loads(str(data["sizes"]))
-    config = TrainerConfig(optimizer="adam", optimizer_kwargs={"learning_rate": float(data["learning_rate"]),
-                                                               "global_clipnorm": 10.0},
-                           global_batch_size=data["task_train"].shape[1], epochs=1, shuffle=False, model_dir=None, verbose=0,
-                           log_every_steps=10 ** 9)
+    adam = {"learning_rate": float(data["learning_rate"]), "global_clipnorm": 10.0}
+    config = TrainerConfig(optimizer="adam", optimizer_kwargs=adam, global_batch_size=data["task_train"].shape[1],
+                           epochs=1, shuffle=False, model_dir=None, verbose=0, log_every_steps=10 ** 9)
     trainer = Trainer(lambda: esim.build_esim(**sizes), config, loss=keras.losses.SparseCategoricalCrossentropy())
     model = trainer.model
     spec = {s: tf.TensorSpec([None, None], tf.int32, name=s) for s in ("premise", "hypothesis")}
@@ -254,12 +253,12 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("torch_python", None, "a Python with PyTorch (CPU) for the reference", flag_values=flag_values)
     flags.DEFINE_integer("rounds", 3, "alternating rounds (fresh processes each)", flag_values=flag_values)
     flags.DEFINE_integer("threads", 2, "intra-op threads for each contender", flag_values=flag_values)
-    flags.DEFINE_integer("vocab_size", 42_000, "vocabulary of the synthetic pairs (SNLI with the paper's preprocessing: "
-                         "~42k)", flag_values=flag_values)
+    flags.DEFINE_integer("vocab_size", 42_000, "vocabulary of the synthetic pairs (SNLI with the paper's "
+                         "preprocessing: ~42k)", flag_values=flag_values)
     flags.DEFINE_integer("embedding_dim", 300, "embedding size", flag_values=flag_values)
     flags.DEFINE_integer("hidden_units", 300, "hidden units", flag_values=flag_values)
-    flags.DEFINE_string("snli_path", None, "real pairs from this SNLI file (.jsonl/.txt/.csv) instead of synthetic ones; "
-                        "the vocabulary is that file's words", flag_values=flag_values)
+    flags.DEFINE_string("snli_path", None, "real pairs from this SNLI file (.jsonl/.txt/.csv) instead of synthetic "
+                        "ones; the vocabulary is that file's words", flag_values=flag_values)
     flags.DEFINE_integer("train_batch_size", 32, "batch size of the training rows", flag_values=flag_values)
     flags.DEFINE_float("dropout", 0.5, "dropout of both models", flag_values=flag_values)
     flags.DEFINE_float("learning_rate", 4e-4, "Adam's learning rate for both", flag_values=flag_values)
