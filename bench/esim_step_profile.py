@@ -1,13 +1,19 @@
-"""Where one ESIM training step's time goes on CPU: its matrix-product FLOPs and the TensorFlow profiler's op times.
+"""Where one ESIM training step's (or one served pair's) time goes on CPU: its matrix-product FLOPs and the
+TensorFlow profiler's op times.
 
     python bench/esim_step_profile.py [--embedding_dim=50 --hidden_units=200 --batch_size=128] [--steps=8]
+    python bench/esim_step_profile.py --step=predict --batch_size=1 --embedding_dim=300 --hidden_units=300 \
+        --vocab_size=42000 --steps=40
 
 The CPU recipe's sizes by default (``recipes/esim_snli100k.flags``: 50-d embeddings, 200 units, dropout 0.2, batch
 128, vocabulary 19,615) on batches of ``--premise_length`` / ``--hypothesis_length`` ids (no padding), the
 project's Adam (global-norm clip 10) in one compiled step, as ``Trainer.fit`` runs it less its metrics. Prints the
 step's wall time (median of ``--rounds``), the multiply-adds of its matrix products (forward; the backward pass
 does twice as many) and the FLOP rate they imply, then the profiler's busy time per op type summed over the
-threads (a trace of ``--steps`` steps), as ms per step and as a share of all op time.
+threads (a trace of ``--steps`` steps), as ms per step and as a share of all op time. ``--step=predict`` profiles
+the predict step of the SavedModel export instead (``sorted_inference.predict`` with the BiLSTMs' kernels stacked
+once, ``inference_lstm.FusedKernels``; at most 16 rows: one call with the fused BiLSTM op); its products are the
+forward pass's only.
 """
 import collections
 import glob
@@ -29,11 +35,12 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 import keras  # noqa: E402
 import optimizers  # noqa: E402
 from nli_app import cli  # noqa: E402
+from nli_app.nli import inference_lstm, sorted_inference  # noqa: E402
 from nli_app.nli.models import esim  # noqa: E402
 
 FLAGS = flags.FLAGS
 # Profiler events that enclose ops (the function call, the executor) rather than being one.
-_ENCLOSING = ("Process", "step", "TFE_", "Eager", "__inference", "Run", "ParallelFor", "FunctionRun",
+_ENCLOSING = ("Process", "train_step", "predict_step", "TFE_", "Eager", "__inference", "Run", "ParallelFor", "FunctionRun",
               "KernelAndDeviceFunc", "ThreadpoolListener", "ValidateInputTypeAndPlacement")
 
 
@@ -79,11 +86,20 @@ def main(argv):
             tf.TensorSpec([None], tf.int32))
 
     @tf.function(input_signature=spec)
-    def step(x, y):
+    def train_step(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
         optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
         return loss
+
+    kernels = inference_lstm.FusedKernels(model)
+
+    @tf.function(input_signature=spec)
+    def predict_step(x, y):
+        del y
+        return sorted_inference.predict(model, x, kernels=kernels)
+
+    step = train_step if FLAGS.step == "train" else predict_step
 
     def batch():
         x = {side: tf.constant(rng.integers(4, FLAGS.vocab_size, (FLAGS.batch_size, length)), tf.int32)
@@ -102,8 +118,9 @@ def main(argv):
     seconds = statistics.median(run() for _ in range(FLAGS.rounds))
     macs = forward_multiply_adds(FLAGS.batch_size, FLAGS.premise_length, FLAGS.hypothesis_length,
                                  FLAGS.embedding_dim, FLAGS.hidden_units)
-    flop = 3 * 2 * sum(macs.values())  # forward, then backward (twice the forward's products)
-    print(f"step: {seconds * 1000:.1f} ms (median of {FLAGS.rounds} rounds of {FLAGS.steps}), "
+    passes = 3 if FLAGS.step == "train" else 1  # training: forward, then backward (twice the forward's products)
+    flop = passes * 2 * sum(macs.values())
+    print(f"{FLAGS.step} step: {seconds * 1000:.2f} ms (median of {FLAGS.rounds} rounds of {FLAGS.steps}), "
           f"{FLAGS.batch_size / seconds:.1f} pairs/s")
     print(f"matrix products: {flop / 1e9:.1f} GFLOP a step (forward multiply-adds: " +
           ", ".join(f"{k} {v / 1e9:.2f} G" for k, v in macs.items()) + f"), {flop / seconds / 1e9:.0f} GFLOP/s")
@@ -113,12 +130,13 @@ def main(argv):
         tf.profiler.experimental.stop()
         times = op_times(trace_dir)
     total = sum(times.values())
-    print(f"op time summed over threads: {total / 1e9 / FLAGS.steps:.1f} ms a step; by op type:")
+    print(f"op time summed over threads: {total / 1e9 / FLAGS.steps:.2f} ms a step, {len(times)} op types; by type:")
     for name, ps in times.most_common(FLAGS.top):
-        print(f"  {ps / 1e9 / FLAGS.steps:8.1f} ms  {100 * ps / total:5.1f} %  {name}")
+        print(f"  {ps / 1e9 / FLAGS.steps:8.2f} ms  {100 * ps / total:5.1f} %  {name}")
 
 
 def define_flags(flag_values=flags.FLAGS):
+    flags.DEFINE_enum("step", "train", ["train", "predict"], "the compiled step profiled", flag_values=flag_values)
     flags.DEFINE_integer("threads", 2, "intra- and inter-op threads", flag_values=flag_values)
     flags.DEFINE_integer("vocab_size", 19_615, "vocabulary (the recipe's on the 100k pairs)", flag_values=flag_values)
     flags.DEFINE_integer("embedding_dim", 50, "embedding size", flag_values=flag_values)

@@ -116,3 +116,33 @@ def test_sorted_inference_uses_it_for_small_batches_only(monkeypatch, size, fast
     monkeypatch.setattr(inference_lstm, "bidirectional_lstm", lambda *args: calls.append(args) or original(*args))
     sorted_inference.predict(model, _pairs(size, seed=0))  # eagerly: only the branch taken runs
     assert len(calls) == (4 if fast else 0)  # encoder and composition, premise and hypothesis
+
+
+@pytest.mark.parametrize("size", [1, 5])
+def test_fused_kernels_are_the_stacked_kernels_and_predict_the_same(size):
+    keras.utils.set_random_seed(size)
+    model = esim.build_esim(**TINY)
+    kernels = inference_lstm.FusedKernels(model)
+    assert len(kernels.kernels) == 4 and not any(v.trainable for v in kernels.kernels)
+    for name in ("encoder", "composition"):
+        for lstm in (model.get_layer(name).forward_layer, model.get_layer(name).backward_layer):
+            expected = np.concatenate([lstm.cell.kernel.numpy(), lstm.cell.recurrent_kernel.numpy()])
+            np.testing.assert_array_equal(kernels.get(lstm.cell).numpy(), expected)
+    batch = _pairs(size, seed=size)
+    np.testing.assert_allclose(sorted_inference.predict(model, batch, kernels=kernels).numpy(),
+                               model(batch, training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _concat_ops(model, **kwargs):
+    """ConcatV2 ops in the traced inference graph, its cond branches included."""
+    spec = {s: tf.TensorSpec([None, None], tf.int32) for s in sorted_inference.SIDES}
+    graph = tf.function(lambda x: sorted_inference.predict(model, x, **kwargs), input_signature=[spec])
+    graph_def = graph.get_concrete_function().graph.as_graph_def()
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    return sum(n.op == "ConcatV2" for n in nodes)
+
+
+def test_kernels_are_stacked_once_a_trace_and_never_with_fused_kernels():
+    model = esim.build_esim(**TINY)
+    stacked, read = _concat_ops(model), _concat_ops(model, kernels=inference_lstm.FusedKernels(model))
+    assert stacked - read == 4  # one per direction of the encoder and the composition, though each runs twice

@@ -33,7 +33,7 @@ import tempfile
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from nli_app.nli import graph_tokenizer, sorted_inference, tree_graph
+from nli_app.nli import graph_tokenizer, inference_lstm, sorted_inference, tree_graph
 from nli_app.nli.data import snli
 from nli_app.nli.data import vocab as vocab_lib
 from nli_app.nli.models import tree_model
@@ -75,7 +75,9 @@ class NliServingModule(tf.Module):
         # session (TF Serving's C++ loader, ``tf.compat.v1.saved_model.loader``) would restore that copy and leave
         # the variables the signatures read uninitialised.
         self.model_variables = [v.value for v in model.variables]
-        self._run_model = lambda inputs: sorted_inference.predict(model, inputs)
+        # The BiLSTMs' stacked kernels, stacked once here rather than at every request (inference_lstm).
+        self.fused_kernels = inference_lstm.FusedKernels(model)
+        self._run_model = lambda inputs: sorted_inference.predict(model, inputs, kernels=self.fused_kernels)
         self.table = graph_tokenizer.lookup_table(vocabulary)
         self.labels = tf.constant(snli.LABELS)
         self.with_trees = tree_model.is_tree_model(model)

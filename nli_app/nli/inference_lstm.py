@@ -23,6 +23,12 @@ Keras' loop overlaps each step's input matmul with the recurrence of the step be
 sequences concatenated, no initial state, ``training`` false) computes with it; everything else (training, other
 layers, unusual configurations) runs Keras' own code. The weights and the saved model are untouched: it is a
 different graph for the same layer, chosen when the inference graph is traced (``sorted_inference.predict``).
+
+``BlockLSTMV2`` takes one weight matrix, the input and recurrent kernels stacked ([W_x; W_h], :func:`fused_kernel`).
+Within a ``fast_lstms`` block each direction's is stacked once, however often the layer is called (ESIM's encoder
+runs on both sentences). A graph whose weights no longer change (a SavedModel) reads them from
+:class:`FusedKernels`, variables stacked once at export, instead: stacking 4 kernels of 2.9 MB (paper sizes) took
+2.2 of the 16 ms of op time of one served pair (``bench/esim_step_profile.py --step=predict``).
 """
 import contextlib
 
@@ -54,8 +60,33 @@ def is_right_padded(mask):
     return tf.reduce_all(tf.equal(mask, tf.sequence_mask(lengths, tf.shape(mask)[1])))
 
 
-def _direction(cell, time_major, lengths, backwards):
-    """One LSTM direction as one ``BlockLSTMV2`` op over ``time_major`` [T, B, D]; rows end at ``lengths``."""
+def fused_kernel(cell):
+    """[W_x; W_h] [D + H, 4H]: an LSTM cell's input and recurrent kernels stacked, the matrix ``BlockLSTMV2`` takes."""
+    return tf.concat([cell.kernel.value, cell.recurrent_kernel.value], axis=0)
+
+
+class FusedKernels(tf.Module):
+    """:func:`fused_kernel` of every direction of a model's ``Bidirectional(LSTM)`` layers that :func:`applies_to`,
+    as non-trainable variables stacked when this is made: for an inference graph whose weights no longer change
+    (the SavedModel export), which then reads them instead of stacking the kernels at every call. Made from a
+    model that later trains, they go stale."""
+
+    def __init__(self, model):
+        super().__init__()
+        cells = {id(lstm.cell): lstm.cell for layer in _layers(model) if applies_to(layer)
+                 for lstm in (layer.forward_layer, layer.backward_layer)}
+        self._index = {key: i for i, key in enumerate(cells)}
+        self.kernels = [tf.Variable(fused_kernel(cell), trainable=False) for cell in cells.values()]
+
+    def get(self, cell):
+        """The variable of ``cell``'s stacked kernels (None for a cell this was not made with)."""
+        i = self._index.get(id(cell))
+        return None if i is None else self.kernels[i]
+
+
+def _direction(cell, time_major, lengths, backwards, kernel=None):
+    """One LSTM direction as one ``BlockLSTMV2`` op over ``time_major`` [T, B, D]; rows end at ``lengths``;
+    ``kernel``: the cell's :func:`fused_kernel` (stacked here if None)."""
     if backwards:  # each row's own words reversed, its padding left at the end
         time_major = tf.reverse_sequence(time_major, lengths, seq_axis=0, batch_axis=1)
     dtype = time_major.dtype
@@ -63,7 +94,7 @@ def _direction(cell, time_major, lengths, backwards):
     no_peephole = tf.zeros([cell.units], dtype)
     outputs = tf.raw_ops.BlockLSTMV2(  # gates in Keras' order i, f, c, o
         seq_len_max=tf.cast(tf.shape(time_major)[0], tf.int64), x=time_major, cs_prev=zeros, h_prev=zeros,
-        w=tf.cast(tf.concat([cell.kernel.value, cell.recurrent_kernel.value], axis=0), dtype),
+        w=tf.cast(fused_kernel(cell) if kernel is None else kernel, dtype),
         wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=tf.cast(cell.bias.value, dtype), cell_clip=0.0,
         use_peephole=False).h
     if backwards:
@@ -71,30 +102,31 @@ def _direction(cell, time_major, lengths, backwards):
     return outputs
 
 
-def bidirectional_lstm(layer, sequences, mask=None):
+def bidirectional_lstm(layer, sequences, mask=None, kernels=(None, None)):
     """``layer(sequences, mask=mask, training=False)`` of a ``Bidirectional(LSTM)`` (see :func:`applies_to`) whose
-    ``mask`` [B, T] is right-padded (:func:`is_right_padded`; None: no padding)."""
+    ``mask`` [B, T] is right-padded (:func:`is_right_padded`; None: no padding). ``kernels``: the forward and
+    backward cells' :func:`fused_kernel` when already stacked."""
     sequences = tf.convert_to_tensor(sequences)
     if mask is None:
         mask = tf.ones(tf.shape(sequences)[:2], tf.bool)
     mask = tf.cast(mask, tf.bool)
     lengths = tf.reduce_sum(tf.cast(mask, tf.int64), axis=1)
     time_major = tf.transpose(sequences, (1, 0, 2))
-    outputs = tf.concat([_direction(layer.forward_layer.cell, time_major, lengths, False),
-                         _direction(layer.backward_layer.cell, time_major, lengths, True)], axis=-1)
+    outputs = tf.concat([_direction(layer.forward_layer.cell, time_major, lengths, False, kernels[0]),
+                         _direction(layer.backward_layer.cell, time_major, lengths, True, kernels[1])], axis=-1)
     # Keras' masked steps output zeros; the ops above ran them as ordinary steps after each row's end.
     return tf.transpose(outputs, (1, 0, 2)) * tf.cast(mask, sequences.dtype)[..., None]
 
 
-def _fast_call(layer):
+def _fast_call(layer, kernels):
     keras_call = layer.call
 
     def call(sequences, initial_state=None, mask=None, training=None):
         if training or initial_state is not None:
             return keras_call(sequences, initial_state=initial_state, mask=mask, training=training)
         if mask is None:
-            return bidirectional_lstm(layer, sequences)
-        return tf.cond(is_right_padded(mask), lambda: bidirectional_lstm(layer, sequences, mask),
+            return bidirectional_lstm(layer, sequences, None, kernels)
+        return tf.cond(is_right_padded(mask), lambda: bidirectional_lstm(layer, sequences, mask, kernels),
                        lambda: keras_call(sequences, mask=mask, training=False))
 
     return call
@@ -108,17 +140,21 @@ def _layers(model):
 
 
 @contextlib.contextmanager
-def fast_lstms(model):
+def fast_lstms(model, kernels=None):
     """Within the block, calling ``model`` for inference runs its ``Bidirectional(LSTM)`` layers with
     :func:`bidirectional_lstm` (the layer objects' ``call`` is replaced, then restored: one thread at a time
-    should trace a given model under it, as the exporter and the Trainer do)."""
+    should trace a given model under it, as the exporter and the Trainer do). The stacked kernels come from
+    ``kernels`` (:class:`FusedKernels`) or are stacked once on entering (in the graph being traced)."""
     replaced = []
     try:
         for layer in _layers(model):
             if not applies_to(layer):
                 continue
             if "call" not in vars(layer):  # not already inside another fast_lstms block
-                layer.call = _fast_call(layer)
+                cells = (layer.forward_layer.cell, layer.backward_layer.cell)
+                stacked = tuple(fused_kernel(c) if kernels is None or kernels.get(c) is None else kernels.get(c)
+                                for c in cells)
+                layer.call = _fast_call(layer, stacked)
                 replaced.append(layer)
         yield
     finally:

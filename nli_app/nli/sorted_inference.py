@@ -43,8 +43,10 @@ def _cut(inputs, lengths):
     return {side: inputs[side][:, :tf.reduce_max(lengths[side])] for side in SIDES}
 
 
-def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH):
-    """``model(inputs, training=False)`` computed on sub-batches of length-sorted rows, in the input order."""
+def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH, kernels=None):
+    """``model(inputs, training=False)`` computed on sub-batches of length-sorted rows, in the input order.
+    ``kernels``: ``inference_lstm.FusedKernels`` of ``model`` for the small-batch path (a graph whose weights no
+    longer change: the export), else stacked in the graph."""
     if not applies_to(inputs):
         return model(inputs, training=False)
     if sub_batch < 1:
@@ -55,12 +57,12 @@ def predict(model, inputs, sub_batch=DEFAULT_SUB_BATCH):
         return _sorted_predict(model, inputs, lengths, sub_batch)
     batch = tf.shape(inputs["premise"])[0]
     return tf.cond((batch > 0) & (batch <= min(sub_batch, inference_lstm.MAX_BATCH)),
-                   lambda: _small_predict(model, inputs, lengths),
+                   lambda: _small_predict(model, inputs, lengths, kernels),
                    lambda: _sorted_predict(model, inputs, lengths, sub_batch))
 
 
-def _small_predict(model, inputs, lengths):
-    with inference_lstm.fast_lstms(model):
+def _small_predict(model, inputs, lengths, kernels):
+    with inference_lstm.fast_lstms(model, kernels):
         return model(_cut(inputs, lengths), training=False)
 
 
