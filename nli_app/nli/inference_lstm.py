@@ -27,8 +27,8 @@ different graph for the same layer, chosen when the inference graph is traced (`
 ``BlockLSTMV2`` takes one weight matrix, the input and recurrent kernels stacked ([W_x; W_h], :func:`fused_kernel`).
 Within a ``fast_lstms`` block each direction's is stacked once, however often the layer is called (ESIM's encoder
 runs on both sentences). A graph whose weights no longer change (a SavedModel) reads them from
-:class:`FusedKernels`, variables stacked once at export, instead: stacking 4 kernels of 2.9 MB (paper sizes) took
-2.2 of the 16 ms of op time of one served pair (``bench/esim_step_profile.py --step=predict``).
+:class:`FusedKernels`, variables stacked once at export, instead. Stacking at every call made 8 copies of 2.9 MB
+for one pair at the paper's sizes, 2.2 of its 16 ms of op time (``bench/esim_step_profile.py --step=predict``).
 """
 import contextlib
 
