@@ -40,7 +40,7 @@ from nli_app.nli.models import esim  # noqa: E402
 
 FLAGS = flags.FLAGS
 # Profiler events that enclose ops (the function call, the executor) rather than being one.
-_ENCLOSING = ("Process", "train_step", "predict_step", "TFE_", "Eager", "__inference", "Run", "ParallelFor", "FunctionRun",
+_ENCLOSING = ("Process", "step", "TFE_", "Eager", "__inference", "Run", "ParallelFor", "FunctionRun",
               "KernelAndDeviceFunc", "ThreadpoolListener", "ValidateInputTypeAndPlacement")
 
 
@@ -85,21 +85,20 @@ def main(argv):
     spec = ({side: tf.TensorSpec([None, None], tf.int32) for side in ("premise", "hypothesis")},
             tf.TensorSpec([None], tf.int32))
 
-    @tf.function(input_signature=spec)
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-        return loss
+    if FLAGS.step == "train":
+        @tf.function(input_signature=spec)
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+            return loss
+    else:
+        kernels = inference_lstm.FusedKernels(model)
 
-    kernels = inference_lstm.FusedKernels(model)
-
-    @tf.function(input_signature=spec)
-    def predict_step(x, y):
-        del y
-        return sorted_inference.predict(model, x, kernels=kernels)
-
-    step = train_step if FLAGS.step == "train" else predict_step
+        @tf.function(input_signature=spec)
+        def step(x, y):
+            del y
+            return sorted_inference.predict(model, x, kernels=kernels)
 
     def batch():
         x = {side: tf.constant(rng.integers(4, FLAGS.vocab_size, (FLAGS.batch_size, length)), tf.int32)

@@ -160,15 +160,21 @@ class Study:
         s = self.sharpness_settings
         model = self.scratch_model(weights)
         settings = list(itertools.product(s.epsilons, s.subspace_dims))
+
+        def measure(method, eps, p):
+            return model_sharpness(model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p,
+                                   method=method, max_iterations=s.max_iterations,
+                                   max_evaluations=s.max_evaluations, seed=seed, num_examples=s.num_examples,
+                                   reduction=s.reduction, batchnorm=s.batchnorm, batch_size=s.batch_size,
+                                   dtype=s.dtype)
+
         results = {}
-        for method in sorted(s.methods, key=lambda m: m != "default"):  # "default" first
-            for eps, p in settings:
-                default = results.get(("default", eps, p))
-                results[method, eps, p] = default.paper if method == "paper" and default else model_sharpness(
-                    model, (self.splits.x_train, self.splits.y_train), eps, subspace_dim=p, method=method,
-                    max_iterations=s.max_iterations, max_evaluations=s.max_evaluations, seed=seed,
-                    num_examples=s.num_examples, reduction=s.reduction, batchnorm=s.batchnorm,
-                    batch_size=s.batch_size, dtype=s.dtype)
+        for eps, p in settings:
+            if "default" in s.methods:
+                default = measure("default", eps, p)
+                results["default", eps, p], results["paper", eps, p] = default, default.paper
+            else:
+                results["paper", eps, p] = measure("paper", eps, p)
         out = {}
         for method in s.methods:
             for eps, p in settings:

@@ -139,6 +139,12 @@ def _layers(model):
         yield from _layers(layer)
 
 
+def _stacked(cell, kernels):
+    """``cell``'s stacked kernels: its variable in ``kernels`` (:class:`FusedKernels` or None), else stacked now."""
+    kernel = None if kernels is None else kernels.get(cell)
+    return fused_kernel(cell) if kernel is None else kernel
+
+
 @contextlib.contextmanager
 def fast_lstms(model, kernels=None):
     """Within the block, calling ``model`` for inference runs its ``Bidirectional(LSTM)`` layers with
@@ -152,9 +158,7 @@ def fast_lstms(model, kernels=None):
                 continue
             if "call" not in vars(layer):  # not already inside another fast_lstms block
                 cells = (layer.forward_layer.cell, layer.backward_layer.cell)
-                stacked = tuple(fused_kernel(c) if kernels is None or kernels.get(c) is None else kernels.get(c)
-                                for c in cells)
-                layer.call = _fast_call(layer, stacked)
+                layer.call = _fast_call(layer, tuple(_stacked(cell, kernels) for cell in cells))
                 replaced.append(layer)
         yield
     finally:
