@@ -4,7 +4,8 @@
     python bench/large_batch_repro.py --network=C1 --output_dir=/tmp/lb_repro/c1        # ../shared/data CIFAR-10
 
 SB (batch 256) and LB (10% of the training set) runs of ADAM (lr 1e-3), ``--trials`` seeds each, trained until the
-training loss stops improving for ``--patience`` epochs or ``--epochs`` ends; then train/test accuracy (Table 2) and
+training loss stops improving for ``--patience`` epochs, an epoch's training accuracy reaches
+``--target_train_accuracy`` or ``--epochs`` ends; then train/test accuracy (Table 2) and
 sharpness (Metric 2.1) at eps 1e-3 and 5e-4 in the full space (Table 3) and a random n x 100 subspace (Table 4),
 on a fixed random subset of ``--sharpness_examples`` training examples, BatchNorm on each evaluation batch's
 statistics (``--sharpness_batchnorm``; README: the scale of phi), with each maximiser of ``--methods``
@@ -42,6 +43,8 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("output_dir", None, "runs, measurements and JSON (default /tmp/lb_repro/<network>)", **define)
     flags.DEFINE_integer("trials", 3, "trials per regime (seeds 0..N-1)", **define)
     flags.DEFINE_integer("patience", 3, "stop after this many epochs without training-loss improvement", **define)
+    flags.DEFINE_float("target_train_accuracy", 0.0, "also stop at the end of the first epoch whose training "
+                       "accuracy reaches this (0 = never)", lower_bound=0.0, upper_bound=1.0, **define)
     flags.DEFINE_integer("sharpness_examples", 10000, "training examples in the sharpness objective (0 = all)",
                          **define)
     flags.DEFINE_integer("sharpness_iterations", 10, "L-BFGS-B iterations (the paper's 10)", **define)
@@ -65,6 +68,7 @@ class Options:
     output_dir: str
     trials: int
     patience: int
+    target_train_accuracy: float
     sharpness: object  # study.SharpnessSettings
     trainer: TrainerConfig
     num_cpu_replicas: int
@@ -76,7 +80,7 @@ def options_from_flags(flag_values):
     return Options(
         network=network, data_path=flag_values.data_path or DATA[network],
         output_dir=flag_values.output_dir or f"/tmp/lb_repro/{network.lower()}", trials=flag_values.trials,
-        patience=flag_values.patience,
+        patience=flag_values.patience, target_train_accuracy=flag_values.target_train_accuracy,
         sharpness=SharpnessSettings(epsilons=tuple(float(e) for e in flag_values.epsilons),
                                     methods=tuple(flag_values.methods), max_evaluations=flag_values.max_evaluations,
                                     subspace_dims=tuple(None if d == "full" else int(d)
@@ -144,7 +148,8 @@ def main(argv):
     # pylint: enable=import-outside-toplevel
     splits = mnist.load(options.data_path) if options.network == "F1" else cifar.load_cifar10(options.data_path)
     study = Study(splits, options.network, options.output_dir, options.trainer, options.sharpness,
-                  strategy=make_strategy(num_cpu_replicas=options.num_cpu_replicas), patience=options.patience)
+                  strategy=make_strategy(num_cpu_replicas=options.num_cpu_replicas), patience=options.patience,
+                  target_train_accuracy=options.target_train_accuracy or None)
     batches = regime_batch_sizes(len(splits.y_train), 256, 0)
     start = time.perf_counter()
     result = sb_vs_lb.run(study, batches, trials=options.trials)

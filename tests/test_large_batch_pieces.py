@@ -11,7 +11,7 @@ from nli_app.large_batch import perf_model
 from nli_app.large_batch.data.splits import Splits
 from nli_app.large_batch.evaluation import evaluate, recalibrate_batchnorm
 from nli_app.large_batch.experiments import parametric
-from nli_app.large_batch.study import loss_plateau_stop, regime_batch_sizes
+from nli_app.large_batch.study import TargetAccuracyStop, loss_plateau_stop, regime_batch_sizes
 
 
 def test_perf_model_against_hand_computed_numbers():
@@ -96,6 +96,19 @@ def test_loss_plateau_stop():
         assert not stop.model.stop_training
     stop.on_epoch_end(5, {"loss": 0.41})
     assert stop.model.stop_training
+
+
+def test_target_accuracy_stop():
+    stop = TargetAccuracyStop(0.99)
+    stop.set_model(_softmax_model(0))
+    stop.model.stop_training = False
+    for epoch, accuracy in enumerate([0.5, 0.98, 0.9899]):
+        stop.on_epoch_end(epoch, {"loss": 0.1, "accuracy": accuracy})
+        assert not stop.model.stop_training
+    stop.on_epoch_end(3, {"loss": 0.1, "accuracy": 0.99})
+    assert stop.model.stop_training
+    with pytest.raises(ValueError, match="target training accuracy"):
+        TargetAccuracyStop(99)
 
 
 def test_regime_batch_sizes():
