@@ -33,7 +33,7 @@ TRAINER_GROUP = dict(optimizer="adam", learning_rate=None, optimizer_args=[], cl
                      model_dir=None, max_checkpoints_to_keep=3)
 STUDY_GROUP = dict(dataset="mnist", data_path=None, network=None, num_train=0, num_test=0,
                    output_dir="runs/large_batch", sb_batch_size=-1, lb_batch_size=0, trials=2, patience=3,
-                   recalibrate_bn=True, epsilons=["1e-3", "5e-4"], subspace_dims=["full"],
+                   target_train_accuracy=0.0, recalibrate_bn=True, epsilons=["1e-3", "5e-4"], subspace_dims=["full"],
                    sharpness_methods=["default", "paper"], sharpness_iterations=10, sharpness_max_evaluations=40,
                    sharpness_examples=0, sharpness_reduction="mean", sharpness_batchnorm="inference",
                    sharpness_batch_size=4096, sharpness_dtype="float32")

@@ -11,7 +11,10 @@ from nli_app.large_batch import perf_model
 from nli_app.large_batch.data.splits import Splits
 from nli_app.large_batch.evaluation import evaluate, recalibrate_batchnorm
 from nli_app.large_batch.experiments import parametric
-from nli_app.large_batch.study import TargetAccuracyStop, loss_plateau_stop, regime_batch_sizes
+from nli_app.large_batch.data import mnist
+from nli_app.large_batch.study import (SharpnessSettings, Study, TargetAccuracyStop, loss_plateau_stop,
+                                       regime_batch_sizes)
+from nli_app.train.trainer import TrainerConfig
 
 
 def test_perf_model_against_hand_computed_numbers():
@@ -109,6 +112,15 @@ def test_target_accuracy_stop():
     assert stop.model.stop_training
     with pytest.raises(ValueError, match="target training accuracy"):
         TargetAccuracyStop(99)
+
+
+def test_study_run_stops_at_the_target_training_accuracy(tmp_path):
+    splits = mnist.load(mnist.SAMPLE_PATH).subset(256, 32)
+    config = TrainerConfig(epochs=5, verbose=0, log_every_steps=10 ** 6, checkpoint_every_steps=0)
+    study = Study(splits, "F1", str(tmp_path), config, SharpnessSettings(), patience=None,
+                  target_train_accuracy=0.01)  # reached by the first epoch
+    history = study.train("b64_seed0", 64).history
+    assert len(history["accuracy"]) == 1 and history["accuracy"][0] >= 0.01
 
 
 def test_regime_batch_sizes():

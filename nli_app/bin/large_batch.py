@@ -70,6 +70,9 @@ def define_study_flags(flag_values=flags.FLAGS, **defaults):
         (flags.DEFINE_integer, "trials", 2, "trials per regime (seeds 0..N-1)", dict(lower_bound=1)),
         (flags.DEFINE_integer, "patience", 3, "stop when the training loss has not improved for this many epochs "
          "(0 = never)", dict(lower_bound=0)),
+        (flags.DEFINE_float, "target_train_accuracy", 0.0, "also stop at the end of the first epoch whose training "
+         "accuracy reaches this (0 = never; e.g. 0.99, the paper's minimisers sit at 99.9%)",
+         dict(lower_bound=0.0, upper_bound=1.0)),
         (flags.DEFINE_bool, "recalibrate_bn", True, "recompute BatchNorm statistics on the training set before "
          "measuring", {}),
         (flags.DEFINE_list, "epsilons", ["1e-3", "5e-4"], "sharpness box sizes (Table 3)", {}),
@@ -137,6 +140,7 @@ class StudyOptions:
     lb_batch_size: int
     trials: int
     patience: int
+    target_train_accuracy: float
     recalibrate_bn: bool
     sharpness: SharpnessSettings
 
@@ -200,6 +204,7 @@ def study_options(flag_values=flags.FLAGS):
         network=flag_values.network or DEFAULT_NETWORK[flag_values.dataset], num_train=flag_values.num_train,
         num_test=flag_values.num_test, output_dir=flag_values.output_dir, sb_batch_size=flag_values.sb_batch_size,
         lb_batch_size=flag_values.lb_batch_size, trials=flag_values.trials, patience=flag_values.patience,
+        target_train_accuracy=flag_values.target_train_accuracy,
         recalibrate_bn=flag_values.recalibrate_bn,
         sharpness=SharpnessSettings(epsilons=_floats(flag_values, "epsilons"),
                                     subspace_dims=_subspace_dims(flag_values),
@@ -262,7 +267,8 @@ def make_study(options: StudyOptions, trainer_config: TrainerConfig, strategy):
     logging.info("%s: %d train / %d test examples of shape %s, %d classes, network %s", splits.source,
                  len(splits.y_train), len(splits.y_test), splits.input_shape, splits.num_classes, options.network)
     study = Study(splits, options.network, options.output_dir, trainer_config, options.sharpness, strategy=strategy,
-                  patience=options.patience or None, recalibrate_bn=options.recalibrate_bn)
+                  patience=options.patience or None, recalibrate_bn=options.recalibrate_bn,
+                  target_train_accuracy=options.target_train_accuracy or None)
     batches = regime_batch_sizes(len(splits.y_train), options.sb_batch_size, options.lb_batch_size)
     logging.info("regimes: %s", batches)
     return study, batches
