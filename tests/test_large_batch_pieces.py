@@ -102,16 +102,18 @@ def test_loss_plateau_stop():
 
 
 def test_target_accuracy_stop():
-    stop = TargetAccuracyStop(0.99)
+    measured = iter([0.5, 0.98, 0.9899, 0.99])
+    stop = TargetAccuracyStop(0.99, lambda model: next(measured))
     stop.set_model(_softmax_model(0))
     stop.model.stop_training = False
-    for epoch, accuracy in enumerate([0.5, 0.98, 0.9899]):
-        stop.on_epoch_end(epoch, {"loss": 0.1, "accuracy": accuracy})
+    for epoch in range(3):
+        logs = {"loss": 0.1, "accuracy": 1.0}  # the running accuracy is not what it looks at
+        stop.on_epoch_end(epoch, logs)
         assert not stop.model.stop_training
-    stop.on_epoch_end(3, {"loss": 0.1, "accuracy": 0.99})
-    assert stop.model.stop_training
+    stop.on_epoch_end(3, logs)
+    assert stop.model.stop_training and stop.measured == [0.5, 0.98, 0.9899, 0.99]
     with pytest.raises(ValueError, match="target training accuracy"):
-        TargetAccuracyStop(99)
+        TargetAccuracyStop(99, None)
 
 
 def test_study_run_stops_at_the_target_training_accuracy(tmp_path):
@@ -119,8 +121,11 @@ def test_study_run_stops_at_the_target_training_accuracy(tmp_path):
     config = TrainerConfig(epochs=5, verbose=0, log_every_steps=10 ** 6, checkpoint_every_steps=0)
     study = Study(splits, "F1", str(tmp_path), config, SharpnessSettings(), patience=None,
                   target_train_accuracy=0.01)  # reached by the first epoch
-    history = study.train("b64_seed0", 64).history
-    assert len(history["accuracy"]) == 1 and history["accuracy"][0] >= 0.01
+    run = study.train("b64_seed0", 64)
+    assert len(run.history["accuracy"]) == 1
+    # What it looks at is the training accuracy that the finished run reports.
+    measured = study.training_accuracy(study.scratch_model(run.weights))
+    assert measured == study.accuracy(run.weights)["train_accuracy"] >= 0.01
 
 
 def test_regime_batch_sizes():
