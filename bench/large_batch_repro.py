@@ -44,7 +44,7 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("trials", 3, "trials per regime (seeds 0..N-1)", **define)
     flags.DEFINE_integer("patience", 3, "stop after this many epochs without training-loss improvement", **define)
     flags.DEFINE_float("target_train_accuracy", 0.0, "also stop at the end of the first epoch whose training "
-                       "accuracy reaches this (0 = never)", lower_bound=0.0, upper_bound=1.0, **define)
+                       "accuracy (no dropout, BatchNorm recalibrated, 2,000 examples) reaches this (0 = never)", lower_bound=0.0, upper_bound=1.0, **define)
     flags.DEFINE_integer("sharpness_examples", 10000, "training examples in the sharpness objective (0 = all)",
                          **define)
     flags.DEFINE_integer("sharpness_iterations", 10, "L-BFGS-B iterations (the paper's 10)", **define)
