@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 from nli_app.large_batch import perf_model
+from nli_app.large_batch.data import mnist
 from nli_app.large_batch.data.splits import Splits
 from nli_app.large_batch.evaluation import evaluate, recalibrate_batchnorm
 from nli_app.large_batch.experiments import parametric
-from nli_app.large_batch.data import mnist
 from nli_app.large_batch.study import (SharpnessSettings, Study, TargetAccuracyStop, loss_plateau_stop,
                                        regime_batch_sizes)
 from nli_app.train.trainer import TrainerConfig
