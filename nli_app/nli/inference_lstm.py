@@ -84,9 +84,9 @@ class FusedKernels(tf.Module):
         return None if i is None else self.kernels[i]
 
 
-def _direction(cell, time_major, lengths, backwards, kernel=None):
+def _direction(cell, kernel, time_major, lengths, backwards):
     """One LSTM direction as one ``BlockLSTMV2`` op over ``time_major`` [T, B, D]; rows end at ``lengths``;
-    ``kernel``: the cell's :func:`fused_kernel` (stacked here if None)."""
+    ``kernel``: the cell's :func:`fused_kernel`."""
     if backwards:  # each row's own words reversed, its padding left at the end
         time_major = tf.reverse_sequence(time_major, lengths, seq_axis=0, batch_axis=1)
     dtype = time_major.dtype
@@ -94,7 +94,7 @@ def _direction(cell, time_major, lengths, backwards, kernel=None):
     no_peephole = tf.zeros([cell.units], dtype)
     outputs = tf.raw_ops.BlockLSTMV2(  # gates in Keras' order i, f, c, o
         seq_len_max=tf.cast(tf.shape(time_major)[0], tf.int64), x=time_major, cs_prev=zeros, h_prev=zeros,
-        w=tf.cast(fused_kernel(cell) if kernel is None else kernel, dtype),
+        w=tf.cast(kernel, dtype),
         wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=tf.cast(cell.bias.value, dtype), cell_clip=0.0,
         use_peephole=False).h
     if backwards:
@@ -102,18 +102,21 @@ def _direction(cell, time_major, lengths, backwards, kernel=None):
     return outputs
 
 
-def bidirectional_lstm(layer, sequences, mask=None, kernels=(None, None)):
+def bidirectional_lstm(layer, sequences, mask=None, kernels=None):
     """``layer(sequences, mask=mask, training=False)`` of a ``Bidirectional(LSTM)`` (see :func:`applies_to`) whose
     ``mask`` [B, T] is right-padded (:func:`is_right_padded`; None: no padding). ``kernels``: the forward and
-    backward cells' :func:`fused_kernel` when already stacked."""
+    backward cells' :func:`fused_kernel` when already stacked (None: stacked here)."""
+    cells = (layer.forward_layer.cell, layer.backward_layer.cell)
+    if kernels is None:
+        kernels = tuple(fused_kernel(cell) for cell in cells)
     sequences = tf.convert_to_tensor(sequences)
     if mask is None:
         mask = tf.ones(tf.shape(sequences)[:2], tf.bool)
     mask = tf.cast(mask, tf.bool)
     lengths = tf.reduce_sum(tf.cast(mask, tf.int64), axis=1)
     time_major = tf.transpose(sequences, (1, 0, 2))
-    outputs = tf.concat([_direction(layer.forward_layer.cell, time_major, lengths, False, kernels[0]),
-                         _direction(layer.backward_layer.cell, time_major, lengths, True, kernels[1])], axis=-1)
+    outputs = tf.concat([_direction(cell, kernel, time_major, lengths, backwards)
+                         for cell, kernel, backwards in zip(cells, kernels, (False, True))], axis=-1)
     # Keras' masked steps output zeros; the ops above ran them as ordinary steps after each row's end.
     return tf.transpose(outputs, (1, 0, 2)) * tf.cast(mask, sequences.dtype)[..., None]
 
