@@ -8,10 +8,12 @@ training loss stops improving for ``--patience`` epochs, an epoch's training acc
 ``--target_train_accuracy`` or ``--epochs`` ends; then train/test accuracy (Table 2) and
 sharpness (Metric 2.1) at eps 1e-3 and 5e-4 in the full space (Table 3) and a random n x 100 subspace (Table 4),
 on a fixed random subset of ``--sharpness_examples`` training examples, BatchNorm on each evaluation batch's
-statistics (``--sharpness_batchnorm``; README: the scale of phi), with each maximiser of ``--methods``
+statistics (``--sharpness_batchnorm``; README: the scale of phi), with each maximiser of ``--sharpness_methods``
 ("default" and the paper's L-BFGS-B; keys ``summary.sharpness_tag``: ``sharpness/eps=<e>/<space>/<method>``).
 Prints our mean +- std (sample std, ddof=1, over the trials) next to the paper's rows and the LB/SB ratios against
 the targets (LB/SB sharpness >= 10x; SB test accuracy above LB by more than the trials' spread).
+The flags are ``large_batch``'s study and trainer flags with the defaults above; the data follows ``--network``
+(``--data_path`` defaults to ../shared/data's MNIST or CIFAR-10) and ``--output_dir`` to /tmp/lb_repro/<network>.
 Resumable: rerun the same command after a kill (finished runs and measurements are reused; a run is named by its
 batch size and seed only, so runs trained by ``large_batch`` into the same directory are reused too).
 """
@@ -30,66 +32,43 @@ from nli_app.train import flags as train_flags  # noqa: E402
 from nli_app.train.trainer import TrainerConfig  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
-DATA = {"F1": os.path.join(SHARED, "mnist", "mnist.npz"), "C1": os.path.join(SHARED, "cifar10", "cifar-10-batches-py")}
+# The paper's network -> its dataset and where ../shared/data holds it.
+DATA = {"F1": ("mnist", os.path.join(SHARED, "mnist", "mnist.npz")),
+        "C1": ("cifar10", os.path.join(SHARED, "cifar10", "cifar-10-batches-py"))}
 
 
 def define_flags(flag_values=flags.FLAGS):
-    """The reproduction's own flags and the trainer flags (the paper's ADAM, lr 1e-3, for F1 and C1)."""
-    define = dict(flag_values=flag_values)
-    flags.DEFINE_enum("network", "F1", ["F1", "C1"], "F1 on MNIST or C1 on CIFAR-10", **define)
-    flags.DEFINE_string("data_path", None, "MNIST .npz / idx directory or CIFAR-10 pickle directory "
-                        "(default: ../shared/data/mnist/mnist.npz or ../shared/data/cifar10/cifar-10-batches-py)",
-                        **define)
-    flags.DEFINE_string("output_dir", None, "runs, measurements and JSON (default /tmp/lb_repro/<network>)", **define)
-    flags.DEFINE_integer("trials", 3, "trials per regime (seeds 0..N-1)", **define)
-    flags.DEFINE_integer("patience", 3, "stop after this many epochs without training-loss improvement", **define)
-    flags.DEFINE_float("target_train_accuracy", 0.0, "also stop at the end of the first epoch whose training "
-                       "accuracy (no dropout, BatchNorm recalibrated, 2,000 examples) reaches this (0 = never)", lower_bound=0.0, upper_bound=1.0, **define)
-    flags.DEFINE_integer("sharpness_examples", 10000, "training examples in the sharpness objective (0 = all)",
-                         **define)
-    flags.DEFINE_integer("sharpness_iterations", 10, "L-BFGS-B iterations (the paper's 10)", **define)
-    flags.DEFINE_list("subspace_dims", ["full", "100"], "full space (Table 3) and/or p of a random subspace "
-                      "(Table 4)", **define)
-    flags.DEFINE_list("epsilons", ["1e-3", "5e-4"], "box sizes (the paper's two)", **define)
-    flags.DEFINE_list("methods", ["default", "paper"], "sharpness maximisers, each reported", **define)
-    flags.DEFINE_integer("max_evaluations", 40, "evaluation budget of the 'default' maximiser", **define)
-    flags.DEFINE_enum("sharpness_batchnorm", "batch", ["batch", "inference"], "BatchNorm in the sharpness "
-                      "objective: 'batch' statistics as the authors' Keras code (BatchNormalization(mode=2)), or "
-                      "'inference' (moving statistics recalibrated on the training set, the study's default)",
-                      **define)
+    """large_batch's study and trainer flags, with this reproduction's defaults: F1, SB batch 256, 3 trials, phi in
+    the full space and a 100-dimensional one on 10,000 examples with BatchNorm on batch statistics (the authors'
+    code), the paper's ADAM (lr 1e-3) for at most 10 epochs."""
+    lb_main.define_study_flags(flag_values, network="F1", output_dir=None, sb_batch_size=256, trials=3,
+                               subspace_dims=["full", "100"], sharpness_examples=10000, sharpness_batchnorm="batch")
     train_flags.define_trainer_flags(flag_values, per_run=lb_main.PER_RUN, learning_rate=1e-3, epochs=10,
                                      log_every_steps=50, verbose=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    network: str
-    data_path: str
-    output_dir: str
-    trials: int
-    patience: int
-    target_train_accuracy: float
-    sharpness: object  # study.SharpnessSettings
+    study: lb_main.StudyOptions
     trainer: TrainerConfig
     num_cpu_replicas: int
 
 
 def options_from_flags(flag_values):
-    from nli_app.large_batch.study import SharpnessSettings  # pylint: disable=import-outside-toplevel
-    network = flag_values.network
-    return Options(
-        network=network, data_path=flag_values.data_path or DATA[network],
-        output_dir=flag_values.output_dir or f"/tmp/lb_repro/{network.lower()}", trials=flag_values.trials,
-        patience=flag_values.patience, target_train_accuracy=flag_values.target_train_accuracy,
-        sharpness=SharpnessSettings(epsilons=tuple(float(e) for e in flag_values.epsilons),
-                                    methods=tuple(flag_values.methods), max_evaluations=flag_values.max_evaluations,
-                                    subspace_dims=tuple(None if d == "full" else int(d)
-                                                        for d in flag_values.subspace_dims),
-                                    max_iterations=flag_values.sharpness_iterations,
-                                    num_examples=flag_values.sharpness_examples or None,
-                                    batchnorm=flag_values.sharpness_batchnorm),
-        trainer=train_flags.trainer_config(flag_values, per_run=lb_main.PER_RUN),
-        num_cpu_replicas=flag_values.num_cpu_replicas)
+    """The study group's options, its data following --network (F1: MNIST, C1: CIFAR-10 in ../shared/data unless
+    --data_path says otherwise) and --output_dir defaulting to /tmp/lb_repro/<network>."""
+    network = flag_values.network.upper()
+    if network not in DATA:
+        raise cli.UsageError(f"--network={flag_values.network}: this reproduction runs {' or '.join(DATA)}")
+    dataset, data_path = DATA[network]
+    if flag_values["dataset"].present and flag_values.dataset != dataset:
+        raise cli.UsageError(f"--dataset={flag_values.dataset}: {network} trains on {dataset}")
+    study = dataclasses.replace(lb_main.study_options(flag_values), dataset=dataset, network=network,
+                                data_path=flag_values.data_path or data_path,
+                                output_dir=flag_values.output_dir or f"/tmp/lb_repro/{network.lower()}")
+    return Options(study=study,
+                   trainer=train_flags.trainer_config(flag_values, per_run=lb_main.PER_RUN),
+                   num_cpu_replicas=flag_values.num_cpu_replicas)
 
 
 def _paper(network):
@@ -141,23 +120,18 @@ def main(argv):
     logging.set_verbosity(logging.INFO)
     options = options_from_flags(flags.FLAGS)
     # pylint: disable=import-outside-toplevel
-    from nli_app.large_batch.data import cifar, mnist
     from nli_app.large_batch.experiments import sb_vs_lb
-    from nli_app.large_batch.study import Study, regime_batch_sizes
     from nli_app.train.strategy import make_strategy
     # pylint: enable=import-outside-toplevel
-    splits = mnist.load(options.data_path) if options.network == "F1" else cifar.load_cifar10(options.data_path)
-    study = Study(splits, options.network, options.output_dir, options.trainer, options.sharpness,
-                  strategy=make_strategy(num_cpu_replicas=options.num_cpu_replicas), patience=options.patience,
-                  target_train_accuracy=options.target_train_accuracy or None)
-    batches = regime_batch_sizes(len(splits.y_train), 256, 0)
+    study, batches = lb_main.make_study(options.study, options.trainer,
+                                        make_strategy(num_cpu_replicas=options.num_cpu_replicas))
     start = time.perf_counter()
-    result = sb_vs_lb.run(study, batches, trials=options.trials)
-    examples = options.sharpness.num_examples or "all"
-    print(f"\n{options.network} on {splits.source}: {len(splits.y_train)} train / {len(splits.y_test)} test, "
-          f"batches {batches}, {options.trials} trials, sharpness on {examples} training examples, "
+    result = sb_vs_lb.run(study, batches, trials=options.study.trials)
+    splits, examples = study.splits, options.study.sharpness.num_examples or "all"
+    print(f"\n{options.study.network} on {splits.source}: {len(splits.y_train)} train / {len(splits.y_test)} test, "
+          f"batches {batches}, {options.study.trials} trials, sharpness on {examples} training examples, "
           f"{(time.perf_counter() - start) / 60:.1f} min (finished runs reused)\n")
-    print(tables(options.network, result))
+    print(tables(options.study.network, result))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ def paper_rows(network):
 
 
 def define_study_flags(flag_values=flags.FLAGS, **defaults):
-    """The data, regimes and sharpness settings of a study (shared with ``bench/large_batch_f1.py``)."""
+    """The data, regimes and sharpness settings of a study (shared with ``bench/large_batch_f1.py`` and
+    ``bench/large_batch_repro.py``, which give their own defaults)."""
     cli.define_group(flag_values, defaults, [
         (flags.DEFINE_enum, "dataset", "mnist", "data format of --data_path",
          dict(enum_values=sorted(DEFAULT_NETWORK))),
