@@ -12,20 +12,25 @@ def confusion_matrix(labels, predictions, num_classes=len(snli.LABELS)):
     return matrix
 
 
-def evaluate(model, batches):
-    """``{"accuracy", "num_examples", "confusion_matrix" (list of lists)}`` over ``(features, label)`` batches."""
+def predictions(model, batches):
+    """``(labels [N], probabilities [N, 3])`` of every example of ``(features, label)`` batches, in their order."""
     # One trace for every batch shape (an LSTM graph is slow to trace).
-    predict = tf.function(lambda x: tf.argmax(sorted_inference.predict(model, x), axis=-1),
-                          input_signature=[batches.element_spec[0]])
-    labels, predictions = [], []
+    predict = tf.function(lambda x: sorted_inference.predict(model, x), input_signature=[batches.element_spec[0]])
+    labels, probabilities = [], []
     for x, y in batches:
         labels.append(y.numpy())
-        predictions.append(predict(x).numpy())
+        probabilities.append(predict(x).numpy())
     if not labels:
         raise ValueError("evaluate: no examples")
-    labels, predictions = np.concatenate(labels), np.concatenate(predictions)
-    return {"accuracy": float(np.mean(labels == predictions)), "num_examples": int(len(labels)),
-            "confusion_matrix": confusion_matrix(labels, predictions).tolist()}
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def evaluate(model, batches):
+    """``{"accuracy", "num_examples", "confusion_matrix" (list of lists)}`` over ``(features, label)`` batches."""
+    labels, probabilities = predictions(model, batches)
+    predicted = probabilities.argmax(-1)
+    return {"accuracy": float(np.mean(labels == predicted)), "num_examples": int(len(labels)),
+            "confusion_matrix": confusion_matrix(labels, predicted).tolist()}
 
 
 def format_confusion(matrix):
