@@ -5,7 +5,9 @@ candidate gets right and the baseline wrong, ``c`` the other way round. The accu
 ``d = (b - c) / N``; its standard error under resampling of the examples is ``sqrt(b + c - (b - c)^2 / N) / N``
 (far smaller than either accuracy's own ``sqrt(p (1 - p) / N)`` when the models mostly agree); McNemar's exact
 test asks whether ``b`` of the ``b + c`` disagreements could come from a fair coin; and a percentile bootstrap
-over the examples gives a 95% interval for ``d``. On SNLI's 1,289 parsed dev pairs one pair is 0.08 points.
+over the examples gives a 95% interval for ``d`` (a resample's ``d`` depends only on how many of its draws are of
+the ``b`` and of the ``c`` kind, so it is drawn as a multinomial count: memory and time do not grow with N). On
+SNLI's 1,273 gold-labelled dev pairs with parses one pair is 0.08 points.
 """
 import numpy as np
 from scipy import stats
@@ -25,8 +27,8 @@ def paired_difference(labels, baseline, candidate, num_resamples=10000, seed=0):
     baseline_right, candidate_right = baseline == labels, candidate == labels
     b = int(np.sum(candidate_right & ~baseline_right))
     c = int(np.sum(baseline_right & ~candidate_right))
-    resamples = np.random.default_rng(seed).integers(0, n, (num_resamples, n))
-    differences = candidate_right[resamples].mean(axis=1) - baseline_right[resamples].mean(axis=1)
+    counts = np.random.default_rng(seed).multinomial(n, [b / n, c / n, 1 - (b + c) / n], size=num_resamples)
+    differences = (counts[:, 0] - counts[:, 1]) / n
     return {"baseline_accuracy": float(baseline_right.mean()), "candidate_accuracy": float(candidate_right.mean()),
             "difference": (b - c) / n, "standard_error": float(np.sqrt(b + c - (b - c) ** 2 / n) / n),
             "interval_95": [float(v) for v in np.percentile(differences, [2.5, 97.5])],
