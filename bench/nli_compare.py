@@ -56,8 +56,8 @@ def format_table(result):
     first = next(iter(result["models"].values()))
     lines = [f"{result['num_examples']} pairs of {result['data_path']}; baseline {result['baseline']}: "
              f"{100 * first['baseline_accuracy']:.2f} %",
-             "| model | accuracy % | − baseline (points) | paired SE | 95 % bootstrap | only it right / only baseline "
-             "| McNemar p |", "|---|---|---|---|---|---|---|"]
+             "| model | accuracy % | − baseline (points) | paired SE | 95 % bootstrap "
+             "| only it right / only baseline | McNemar p |", "|---|---|---|---|---|---|---|"]
     for model_dir, r in result["models"].items():
         lo, hi = r["interval_95"]
         lines.append(f"| {model_dir} | {100 * r['candidate_accuracy']:.2f} | {100 * r['difference']:+.2f} | "

@@ -7,6 +7,7 @@ process (the floor). Prints a table and the ratios; targets (issue 3): p50 overh
     python bench/serving_latency.py --model=toy                       # the tiny contract model: pure serving overhead
     python bench/serving_latency.py --model_base_path=/exports/esim   # a real export (its latest version)
     python bench/serving_latency.py --requests=5000 --output_json=serving_bench.json
+    python bench/serving_latency.py --esim_dim=300 --concurrency=1 --server_arg=--tensorflow_intra_op_parallelism=1
 
 Clients keep exactly ``concurrency`` requests in flight with gRPC futures (one client thread, so the client's
 own CPU cost stays small). Everything runs on loopback.
@@ -132,7 +133,8 @@ def over_grpc(stub, request, requests, concurrency):
 def bench_server(base_path, name, batching, concurrencies, floor_call):
     """gRPC figures per concurrency, each next to an in-process floor measured just before it (the server idle),
     so that both see the same machine load."""
-    flags_ = [f"--model_name={name}", f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0"]
+    flags_ = [f"--model_name={name}", f"--model_base_path={base_path}", "--file_system_poll_wait_seconds=0",
+              *FLAGS.server_arg]
     if batching:
         path = os.path.join(tempfile.mkdtemp(), "batching.config")
         with open(path, "w") as f:
@@ -172,6 +174,8 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("batch_timeout_micros", 1000, "Batching: batch_timeout_micros.", flag_values=flag_values)
     flags.DEFINE_integer("num_batch_threads", 2, "Batching: num_batch_threads.", flag_values=flag_values)
     flags.DEFINE_string("output_json", "", "Also write the figures here.", flag_values=flag_values)
+    flags.DEFINE_multi_string("server_arg", [], "A further nli_model_server flag for both servers (repeatable), "
+                              "e.g. --server_arg=--tensorflow_intra_op_parallelism=1.", flag_values=flag_values)
 
 
 def main(argv):

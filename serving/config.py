@@ -197,6 +197,8 @@ class ServerOptions:
     prometheus_path: str | None = None      # from --monitoring_config_file; None: no scrape endpoint
     enable_model_warmup: bool = True
     readiness_drain_seconds: float = 0.0
+    tensorflow_intra_op_parallelism: int = 0  # threads of one op; 0: TensorFlow's choice (the cores)
+    tensorflow_inter_op_parallelism: int = 0  # ops run at once; 0: TensorFlow's choice
 
 
 def options_from_flags(*, port=8500, rest_api_port=8501, model_name="default", model_base_path="",
@@ -204,7 +206,8 @@ def options_from_flags(*, port=8500, rest_api_port=8501, model_name="default", m
                        batching_parameters_file="", grpc_max_message_size=INT32_MAX, host="0.0.0.0",
                        limits=TokenLimits(), rest_api_timeout_in_ms=30000,
                        shutdown_grace_seconds=10.0, monitoring_config_file="", enable_model_warmup=True,
-                       readiness_drain_seconds=0.0) -> ServerOptions:
+                       readiness_drain_seconds=0.0, tensorflow_intra_op_parallelism=0,
+                       tensorflow_inter_op_parallelism=0) -> ServerOptions:
     """Turns flag values into :class:`ServerOptions`, rejecting the combinations TF Serving rejects."""
     if bool(model_base_path) == bool(model_config_file):
         raise ValueError("Specify either --model_config_file or --model_base_path (with --model_name), not both "
@@ -229,9 +232,15 @@ def options_from_flags(*, port=8500, rest_api_port=8501, model_name="default", m
                          "set --rest_api_port")
     if readiness_drain_seconds < 0:
         raise ValueError(f"--readiness_drain_seconds must be >= 0, got {readiness_drain_seconds}")
+    for name, threads in (("tensorflow_intra_op_parallelism", tensorflow_intra_op_parallelism),
+                          ("tensorflow_inter_op_parallelism", tensorflow_inter_op_parallelism)):
+        if threads < 0:
+            raise ValueError(f"--{name} must be >= 0 (0: TensorFlow's choice), got {threads}")
     return ServerOptions(model_config=model_config, port=port, rest_api_port=rest_api_port,
                          file_system_poll_wait_seconds=file_system_poll_wait_seconds, batching=batching,
                          grpc_max_message_size=grpc_max_message_size, host=host, limits=limits,
                          rest_api_timeout_in_ms=rest_api_timeout_in_ms, shutdown_grace_seconds=shutdown_grace_seconds,
                          prometheus_path=prometheus_path, enable_model_warmup=enable_model_warmup,
-                         readiness_drain_seconds=readiness_drain_seconds)
+                         readiness_drain_seconds=readiness_drain_seconds,
+                         tensorflow_intra_op_parallelism=tensorflow_intra_op_parallelism,
+                         tensorflow_inter_op_parallelism=tensorflow_inter_op_parallelism)

@@ -63,7 +63,8 @@ DEFAULTS = {
                              enable_batching=False, batching_parameters_file="", grpc_max_message_size=2 ** 31 - 1,
                              shutdown_grace_seconds=10.0, max_sentence_tokens=serving_limits.DEFAULT_MAX_SENTENCE_TOKENS,
                              max_request_tokens=serving_limits.DEFAULT_MAX_REQUEST_TOKENS, rest_api_timeout_in_ms=30000,
-                             monitoring_config_file="", enable_model_warmup=True, readiness_drain_seconds=0.0),
+                             monitoring_config_file="", enable_model_warmup=True, readiness_drain_seconds=0.0,
+                             tensorflow_intra_op_parallelism=0, tensorflow_inter_op_parallelism=0),
     "nli_predict": dict(server="localhost:8500", model_name="esim", model_version=None, premise=None,
                         hypothesis=None, input_file=None, batch_size=64, rest=False),
 }

@@ -91,7 +91,25 @@ def test_options_from_flags(tmp_path):
     ({"model_base_path": "/m", "model_config_file": "/c"}, "not both"),
     ({"model_base_path": "/m", "batching_parameters_file": "/b"}, "needs --enable_batching"),
     ({"model_base_path": "/m", "grpc_max_message_size": 0}, "grpc_max_message_size must be positive"),
+    ({"model_base_path": "/m", "tensorflow_intra_op_parallelism": -1}, "--tensorflow_intra_op_parallelism must be"),
+    ({"model_base_path": "/m", "tensorflow_inter_op_parallelism": -2}, "--tensorflow_inter_op_parallelism must be"),
 ])
 def test_bad_flag_combinations(kwargs, message):
     with pytest.raises(ValueError, match=message):
         config.options_from_flags(**kwargs)
+
+
+def test_tensorflow_threads_are_refused_once_tensorflow_runs():
+    """In this process TensorFlow has run ops (the suite's logical devices), so a thread count it does not already
+    have is refused by name; 0 (TensorFlow's choice) and the count it has are fine. A fresh server process applies
+    them (tests/test_serving_e2e.py)."""
+    import tensorflow as tf
+    from serving import server
+    tf.constant(1.0) + 1.0
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    server.set_tensorflow_threads(0, 0)
+    server.set_tensorflow_threads(intra, 0)
+    with pytest.raises(ValueError, match=r"--tensorflow_intra_op_parallelism=\d+: TensorFlow has already started"):
+        server.set_tensorflow_threads(intra + 3, 0)
+    with pytest.raises(ValueError, match="--tensorflow_inter_op_parallelism=7: TensorFlow has already started"):
+        server.set_tensorflow_threads(0, 7)

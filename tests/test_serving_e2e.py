@@ -64,7 +64,8 @@ def publish(models, version, seed):
 @pytest.fixture(scope="module")
 def server(models):
     process = ServerProcess(["--model_name=esim", f"--model_base_path={models['base'] / 'esim'}",
-                             "--file_system_poll_wait_seconds=0.2", f"--grpc_max_message_size={MAX_MESSAGE}"])
+                             "--file_system_poll_wait_seconds=0.2", f"--grpc_max_message_size={MAX_MESSAGE}",
+                             "--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=2"])
     with process:
         yield process
         assert process.stop() == 0, process.log()[-3000:]
@@ -91,6 +92,11 @@ def rest(server, method, path, payload=None):
 
 def predict_request(pairs, name="esim", **model_spec):
     return serving_requests.predict_request([p for p, _ in pairs], [h for _, h in pairs], name, **model_spec)
+
+
+def test_tensorflow_threads_as_flagged(server):
+    """The server process set TensorFlow's thread pools from its flags before any op (TF Serving's flags)."""
+    assert "TensorFlow threads: intra-op 1, inter-op 2 " in server.log()
 
 
 def test_health_and_status(server, stubs):

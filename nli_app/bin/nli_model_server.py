@@ -10,8 +10,10 @@ process serves. ``--monitoring_config_file`` (TF Serving's ``MonitoringConfig``)
 endpoint on the REST port (metrics.py). SIGTERM/SIGINT: readiness turns NOT_SERVING / 503 at once, the server keeps
 serving ``--readiness_drain_seconds`` (so load balancers stop sending; a second signal ends that wait), then
 accepts no new requests and lets in-flight ones finish (up to ``--shutdown_grace_seconds``) before it exits.
-Beyond TF Serving: ``--max_sentence_tokens`` / ``--max_request_tokens`` bound the work of one request (limits.py),
-and REST runs on aiohttp (http_transport.py) with ``--rest_api_timeout_in_ms`` as each request's deadline.
+``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism`` size TensorFlow's thread pools, as
+TF Serving's flags do. Beyond TF Serving: ``--max_sentence_tokens`` / ``--max_request_tokens`` bound the work of
+one request (limits.py), and REST runs on aiohttp (http_transport.py) with ``--rest_api_timeout_in_ms`` as each
+request's deadline.
 
     nli_model_server --model_name=esim --model_base_path=/abs/path/to/exports/esim
     nli_model_server --model_config_file=models.config --enable_batching --batching_parameters_file=batching.config
@@ -60,6 +62,11 @@ def define_flags(flag_values=flags.FLAGS):
                         "path of the REST port.", **define)
     flags.DEFINE_bool("enable_model_warmup", True, "Replay each version's assets.extra/tf_serving_warmup_requests "
                       "before it becomes AVAILABLE (as TF Serving).", **define)
+    flags.DEFINE_integer("tensorflow_intra_op_parallelism", 0, "Threads that one TensorFlow op may use; 0: "
+                         "TensorFlow's choice (the machine's cores), as TF Serving. On 2 cores 1 serves 32-pair "
+                         "requests ~10% faster (README, Operations).", lower_bound=0, **define)
+    flags.DEFINE_integer("tensorflow_inter_op_parallelism", 0, "TensorFlow ops that may run at once; 0: TensorFlow's "
+                         "choice.", lower_bound=0, **define)
     flags.DEFINE_float("readiness_drain_seconds", 0, "On SIGTERM, answer /readyz 503 and gRPC health NOT_SERVING "
                        "but keep serving this long (for load balancers to notice) before the graceful shutdown.",
                        **define)
@@ -76,7 +83,9 @@ def main(argv):
             host=FLAGS.host, limits=limits_lib.TokenLimits(FLAGS.max_sentence_tokens, FLAGS.max_request_tokens),
             rest_api_timeout_in_ms=FLAGS.rest_api_timeout_in_ms, shutdown_grace_seconds=FLAGS.shutdown_grace_seconds,
             monitoring_config_file=FLAGS.monitoring_config_file, enable_model_warmup=FLAGS.enable_model_warmup,
-            readiness_drain_seconds=FLAGS.readiness_drain_seconds)
+            readiness_drain_seconds=FLAGS.readiness_drain_seconds,
+            tensorflow_intra_op_parallelism=FLAGS.tensorflow_intra_op_parallelism,
+            tensorflow_inter_op_parallelism=FLAGS.tensorflow_inter_op_parallelism)
     except (ValueError, OSError) as error:
         raise app.UsageError(str(error))
     server = ModelServer(options)
