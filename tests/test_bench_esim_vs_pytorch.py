@@ -1,25 +1,19 @@
 """``bench/esim_vs_pytorch.py``'s batches file, which both contenders read: real pairs come through as written."""
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
 
 from nli_app import cli
 from nli_app.nli.data import snli, vocab as vocab_lib
+from tests import benches
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--train_batches=2", "--infer32_batches=1", "--infer256_batches=1", "--single_pairs=3"]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_esim_vs_pytorch",
-                                                  os.path.join(ROOT, "bench", "esim_vs_pytorch.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benches.load("esim_vs_pytorch")
 
 
 def _batches(bench, monkeypatch, tmp_path, argv):

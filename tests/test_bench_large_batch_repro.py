@@ -1,11 +1,11 @@
 """``bench/large_batch_repro.py`` reads ``large_batch``'s study flags: its defaults, and the data that follows
 ``--network``."""
-import importlib.util
 import os
 
 import pytest
 
 from nli_app import cli
+from tests import benches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
@@ -13,11 +13,7 @@ SHARED = os.path.join(ROOT, "..", "shared", "data")
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_large_batch_repro",
-                                                  os.path.join(ROOT, "bench", "large_batch_repro.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benches.load("large_batch_repro")
 
 
 def _options(bench, argv):

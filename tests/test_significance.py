@@ -1,6 +1,5 @@
 """The paired comparison of two classifiers (``nli_app/nli/significance.py``) against hand-computed cases, and
 ``bench/nli_compare.py`` on the shipped model."""
-import importlib.util
 import json
 import math
 import os
@@ -13,6 +12,7 @@ from nli_app.nli import evaluation, models
 from nli_app.nli.data import dataset as dataset_lib
 from nli_app.nli.data import snli
 from nli_app.nli.significance import paired_difference
+from tests import benches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "nli_app", "data", "models", "esim_snli")
@@ -55,9 +55,7 @@ def test_identical_models_and_bad_input():
 
 
 def test_the_bench_compares_models_on_the_same_pairs():
-    spec = importlib.util.spec_from_file_location("bench_nli_compare", os.path.join(ROOT, "bench", "nli_compare.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benches.load("nli_compare")
     result = bench.compare(SHIPPED, [SHIPPED], SAMPLE, num_resamples=200)
     r = result["models"][SHIPPED]
     assert result["num_examples"] == len(snli.read_snli(SAMPLE).examples)

@@ -1,8 +1,6 @@
 """The trainer flags: one per TrainerConfig field, one default rule, and every field reaching the trainer of every
 training binary (train_nli, large_batch, the benchmarks that train)."""
 import dataclasses
-import importlib.util
-import os
 
 import pytest
 from absl import flags
@@ -12,8 +10,8 @@ from nli_app.bin import large_batch as lb_main
 from nli_app.bin import train_nli
 from nli_app.train import flags as train_flags
 from nli_app.train.trainer import TrainerConfig
+from tests import benches
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Flags giving a value other than the binaries' defaults for each field, and the field value they must give.
 NON_DEFAULT = {
@@ -37,13 +35,6 @@ NON_DEFAULT = {
 }
 
 
-def _bench(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(ROOT, "bench", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _train_nli(argv):
     return train_nli.options_from_flags(cli.parse(train_nli.define_flags, ["--model_dir=/tmp/required"] + argv)).trainer
 
@@ -53,7 +44,7 @@ def _large_batch(argv):
 
 
 def _bench_config(name):
-    bench = _bench(name)
+    bench = benches.load(name)
     return lambda argv: bench.options_from_flags(cli.parse(bench.define_flags, argv)).trainer
 
 
