@@ -4,8 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 # Test files run in parallel on this many processes (pytest-xdist; each file stays in one process), handed out in
-# file-name order: xdist's default order (files with the most tests first) left the two-minute files with few tests
-# (test_readme.py, test_large_batch_main.py) for last, and one process ran ~1.5 minutes after the other finished.
+# file-name order: xdist's default order (files with the most tests first) hands the two-minute files with few tests
+# (test_readme.py, test_large_batch_main.py) out last, where they keep one process busy after the other is done.
 PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
