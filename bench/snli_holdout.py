@@ -5,7 +5,8 @@ README "The tree model and HIM on 100,000 pairs"); the training file's pairs car
 trained on, is a parsed evaluation set as large as one likes. The training part is the file but its last
 ``--held_out_lines`` lines; the held-out part is those last lines less the ones whose Flickr30k image
 (``captionID`` = ``<image>#<n>``) some training line also shows: another caption of the same picture is not a new
-premise. Lines are copied byte for byte, in order (blank-label ``-`` lines too: the readers drop them).
+premise. Lines are copied byte for byte, in order (blank lines dropped; blank-label ``-`` lines kept: the readers
+drop them).
 
     python bench/snli_holdout.py --input=../shared/data/snli/snli_1.0_train_first100k.jsonl \
         --held_out_lines=15000 --train_output=runs/holdout/train.jsonl --held_out_output=runs/holdout/held_out.jsonl

@@ -130,6 +130,10 @@ def _console_script(name):
                                   f"sys.exit({name}())"]
 
 
+# --help through a console script: a trainer (Keras, TensorFlow) and the client (TF Serving's API protos).
+CONSOLE_HELP = ["train_nli", "nli_predict"]
+
+
 def _cases(tmp):
     malformed = os.path.join(tmp, "malformed.jsonl")
     with open(SAMPLE_TRAIN, encoding="utf-8") as f:
@@ -160,8 +164,7 @@ def _cases(tmp):
                                     "--optimizers: unknown optimizer(s) ['adamm']"),
         "traceback_on_request": (["train_nli", *tiny, "--optimizer_args=beta_1", "--verbosity=1"], 2,
                                  "--optimizer_args: expected key=value"),
-        "help_train_nli": (["train_nli", "--help"], 0, None),
-    }
+    } | {f"help_{name}": ([name, "--help"], 0, None) for name in CONSOLE_HELP}
 
 
 def _run(argv):
@@ -197,10 +200,11 @@ def test_help_prints_purpose_and_every_flag(binary, capsys):
         assert "(default: '20')" in text  # --epochs: the paper's recipe, not the trainer group's 1
 
 
-def test_help_of_the_console_script_is_the_same_and_quiet(results, capsys):
-    _, run = results["help_train_nli"]
+@pytest.mark.parametrize("binary", CONSOLE_HELP)
+def test_help_of_the_console_script_is_the_same_and_quiet(results, binary, capsys):
+    _, run = results[f"help_{binary}"]
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout == _help("train_nli", capsys)
+    assert run.stdout == _help(binary, capsys)
     assert run.stderr == ""  # no TensorFlow start-up lines
 
 
@@ -225,5 +229,5 @@ def test_verbosity_brings_the_traceback_back(results):
 
 
 def test_every_case_is_checked(tmp_path):
-    assert set(FAILURES) | {"traceback_on_request", "help_train_nli"} == set(_cases(str(tmp_path)))
+    assert set(FAILURES) | {"traceback_on_request"} | {f"help_{b}" for b in CONSOLE_HELP} == set(_cases(str(tmp_path)))
 
