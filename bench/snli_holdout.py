@@ -25,8 +25,8 @@ from nli_app import cli  # noqa: E402
 
 def define_flags(flag_values=flags.FLAGS):
     define = dict(flag_values=flag_values)
-    flags.DEFINE_string("input", None, "SNLI .jsonl file, lines grouped by premise as the official files are "
-                        "(required)", **define)
+    flags.DEFINE_string("input", None, "SNLI .jsonl file whose lines have a 'captionID', as the official files' "
+                        "do (required)", **define)
     flags.DEFINE_integer("held_out_lines", 15000, "the last lines held out (fewer if their image is in training)",
                          lower_bound=1, **define)
     flags.DEFINE_string("train_output", None, "where the training part goes (required)", **define)

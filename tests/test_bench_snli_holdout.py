@@ -56,8 +56,8 @@ def test_bad_input_is_one_line_naming_file_and_line(bench, tmp_path):
         bench.split(bad.read_text().splitlines(keepends=True), 3, str(bad))
     with pytest.raises(cli.UsageError, match="--train_output is required"):
         bench.options_from_flags(cli.parse(bench.define_flags, [f"--input={bad}"]))
+    outputs = [f"--train_output={tmp_path}/t.jsonl", f"--held_out_output={tmp_path}/h.jsonl"]
     run = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "snli_holdout.py"), f"--input={bad}",
-                          "--held_out_lines=1", f"--train_output={tmp_path}/t.jsonl", f"--held_out_output={tmp_path}/h.jsonl"],
-                         capture_output=True, text=True, timeout=60)
+                          "--held_out_lines=1", *outputs], capture_output=True, text=True, timeout=60)
     assert (run.returncode, run.stderr.strip()) == (
         1, f"snli_holdout: error: {bad}:2: no JSON object with a string 'captionID'")
