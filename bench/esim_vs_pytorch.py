@@ -1,7 +1,7 @@
 """ESIM on CPU, ours vs coetaur0/ESIM (PyTorch), side by side on the same seeded SNLI-shaped batches.
 
     python bench/esim_vs_pytorch.py --reference_dir=/path/to/coetaur0/ESIM --torch_python=/path/to/venv/bin/python \
-        [--rounds=3] [--threads=2] [--output_json=esim_vs_pytorch.json]
+        [--rounds=3] [--threads=2] [--intra_op_threads=1] [--output_json=esim_vs_pytorch.json]
 
 Paper sizes by default (Chen et al. 2017, Sec. 4): 300-d trainable embeddings, 300 units, vocabulary 42,000,
 batch 32, dropout 0.5, Adam 4e-4. Synthetic pairs shaped like SNLI (premise ~ 14 words, hypothesis ~ 8, plus
@@ -29,7 +29,9 @@ Rows:
   latency in ms.
 
 The reference runs as its users run it: PyTorch's default threading (OpenMP threads spin while waiting),
-``--threads`` intra-op threads, on a machine that should be otherwise idle. ``--reference_passive_wait`` sets
+``--threads`` intra-op threads, on a machine that should be otherwise idle. Ours runs as the ESIM recipe trains:
+``--threads`` ops at once, each on ``--intra_op_threads`` threads (default 1, the recipe's
+``--tensorflow_intra_op_parallelism=1``; 2 gives TensorFlow's default on 2 cores). ``--reference_passive_wait`` sets
 ``OMP_WAIT_POLICY=PASSIVE`` for it, the option for loaded machines (figures not comparable with the default's).
 
 Each round starts one fresh process per contender (the first to run alternates round by round); each process warms
@@ -135,7 +137,7 @@ def _real_pairs(data, rng, n):
 
 # --------------------------------------------------------------------------------------------- our worker
 def run_ours(jit):
-    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     data = dict(np.load(FLAGS.batches))
     sizes = json.loads(str(data["sizes"]))
@@ -237,7 +239,8 @@ def _run_round(contender, batches, output):
                    f"--threads={FLAGS.threads}"]
     else:
         command = [sys.executable, os.path.abspath(__file__), f"--worker={contender}", f"--batches={batches}",
-                   f"--worker_output={output}", f"--threads={FLAGS.threads}"]
+                   f"--worker_output={output}", f"--threads={FLAGS.threads}",
+                   f"--intra_op_threads={FLAGS.intra_op_threads}"]
     env = dict(os.environ)
     if contender == "reference" and FLAGS.reference_passive_wait:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -254,7 +257,10 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("reference_dir", None, "checkout of https://github.com/coetaur0/ESIM", flag_values=flag_values)
     flags.DEFINE_string("torch_python", None, "a Python with PyTorch (CPU) for the reference", flag_values=flag_values)
     flags.DEFINE_integer("rounds", 3, "alternating rounds (fresh processes each)", flag_values=flag_values)
-    flags.DEFINE_integer("threads", 2, "intra-op threads for each contender", flag_values=flag_values)
+    flags.DEFINE_integer("threads", 2, "the reference's (intra-op) threads; ours: TensorFlow's inter-op threads",
+                         flag_values=flag_values)
+    flags.DEFINE_integer("intra_op_threads", 1, "ours: TensorFlow's intra-op threads (the recipes' "
+                         "--tensorflow_intra_op_parallelism)", lower_bound=1, flag_values=flag_values)
     flags.DEFINE_integer("vocab_size", 42_000, "vocabulary of the synthetic pairs (SNLI with the paper's "
                          "preprocessing: ~42k)", flag_values=flag_values)
     flags.DEFINE_integer("embedding_dim", 300, "embedding size", flag_values=flag_values)

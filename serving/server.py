@@ -11,7 +11,6 @@ import threading
 import time
 
 import grpc
-import tensorflow as tf
 from absl import logging
 from grpc_health.v1 import health
 from grpc_health.v1 import health_pb2
@@ -19,6 +18,7 @@ from grpc_health.v1 import health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from nli_app import threads
 from serving import config as config_lib
 from serving import deadlines
 from serving import health as health_lib
@@ -55,34 +55,13 @@ def servable_loader(metrics: Metrics, enable_model_warmup: bool = True, load=loa
     return load_version
 
 
-def set_tensorflow_threads(intra_op, inter_op):
-    """TF Serving's ``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism`` (0: leave
-    TensorFlow's choice). They take effect only before TensorFlow runs its first op in this process: a different
-    value after that is a ValueError naming the flag."""
-    threading_config = tf.config.threading
-    for name, value, get, set_ in (
-            ("tensorflow_intra_op_parallelism", intra_op, threading_config.get_intra_op_parallelism_threads,
-             threading_config.set_intra_op_parallelism_threads),
-            ("tensorflow_inter_op_parallelism", inter_op, threading_config.get_inter_op_parallelism_threads,
-             threading_config.set_inter_op_parallelism_threads)):
-        if value and get() != value:
-            try:
-                set_(value)
-            except RuntimeError:
-                raise ValueError(f"--{name}={value}: TensorFlow has already started in this process (with "
-                                 f"{get() or 'its own choice of'} threads); set it before the first op") from None
-    logging.info("TensorFlow threads: intra-op %d, inter-op %d (0: TensorFlow's choice)",
-                 threading_config.get_intra_op_parallelism_threads(),
-                 threading_config.get_inter_op_parallelism_threads())
-
-
 class ModelServer:
     """The model manager, the batcher, metrics, health and both endpoints for one :class:`ServerOptions`;
     ``start`` / ``stop``. Nothing is loaded before ``start``."""
 
     def __init__(self, options: config_lib.ServerOptions, max_workers: int = 64, load=load_servable):
         """``load(name, version, path)``: how a SavedModel becomes a servable (tests slow it down)."""
-        set_tensorflow_threads(options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism)
+        threads.set_tensorflow_threads(options.tensorflow_intra_op_parallelism, options.tensorflow_inter_op_parallelism)
         self.options = options
         self.metrics = Metrics()
         self.draining = False

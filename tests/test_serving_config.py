@@ -104,12 +104,12 @@ def test_tensorflow_threads_are_refused_once_tensorflow_runs():
     have is refused by name; 0 (TensorFlow's choice) and the count it has are fine. A fresh server process applies
     them (tests/test_serving_e2e.py)."""
     import tensorflow as tf
-    from serving import server
+    from nli_app import threads
     tf.constant(1.0) + 1.0
     intra = tf.config.threading.get_intra_op_parallelism_threads()
-    server.set_tensorflow_threads(0, 0)
-    server.set_tensorflow_threads(intra, 0)
+    threads.set_tensorflow_threads(0, 0)
+    threads.set_tensorflow_threads(intra, 0)
     with pytest.raises(ValueError, match=r"--tensorflow_intra_op_parallelism=\d+: TensorFlow has already started"):
-        server.set_tensorflow_threads(intra + 3, 0)
+        threads.set_tensorflow_threads(intra + 3, 0)
     with pytest.raises(ValueError, match="--tensorflow_inter_op_parallelism=7: TensorFlow has already started"):
-        server.set_tensorflow_threads(0, 7)
+        threads.set_tensorflow_threads(0, 7)

@@ -128,3 +128,19 @@ def test_tree_model_refuses_a_dev_file_without_parses(tmp_path):
     esim_options = train_nli.options_from_flags(cli.parse(train_nli.define_flags, [
         f"--model_dir={tmp_path / 'esim'}", f"--dev_path={dev}"]))
     assert len(train_nli._splits(esim_options, models.get("esim"))["dev"]) == 149
+
+
+def test_thread_flags_size_tensorflow_before_training(tmp_path):
+    """train_nli sizes TensorFlow's thread pools before its first op. In this process TensorFlow already runs (the
+    suite's logical devices), so the size it has passes and another is refused by flag name, before any training;
+    a fresh process applies them (nli_model_server takes the same flags: tests/test_serving_e2e.py)."""
+    import tensorflow as tf
+    tf.constant(1.0) + 1.0
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    options = train_nli.options_from_flags(cli.parse(train_nli.define_flags, [
+        f"--model_dir={tmp_path}", f"--tensorflow_intra_op_parallelism={intra + 3}",
+        "--tensorflow_inter_op_parallelism=0"]))
+    assert options.tensorflow_threads == (intra + 3, 0)
+    with pytest.raises(ValueError, match=rf"--tensorflow_intra_op_parallelism={intra + 3}: TensorFlow has already"):
+        train_nli.train_and_evaluate(options)
+    assert not os.path.exists(tmp_path / "checkpoints")

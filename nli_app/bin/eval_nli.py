@@ -11,7 +11,7 @@ import os
 
 from absl import flags
 
-from nli_app import cli
+from nli_app import cli, threads
 from nli_app.nli import evaluation, heatmaps, models
 from nli_app.nli.data import dataset as dataset_lib
 from nli_app.nli.data import snli
@@ -29,6 +29,7 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("output_json", None, "also write the results here", **define)
     flags.DEFINE_integer("num_heatmaps", 0, "render heat maps of the first N pairs (ESIM)", lower_bound=0, **define)
     flags.DEFINE_string("heatmap_dir", None, "where heat maps go (default: MODEL_DIR/eval_heatmaps)", **define)
+    threads.define_flags(flag_values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,7 @@ class EvalNliOptions:
     output_json: str | None
     num_heatmaps: int
     heatmap_dir: str | None
+    tensorflow_threads: tuple = (0, 0)  # (intra-op, inter-op); 0: TensorFlow's choice
 
 
 def options_from_flags(flag_values=flags.FLAGS):
@@ -49,11 +51,13 @@ def options_from_flags(flag_values=flags.FLAGS):
         model_dir=cli.existing_path(flag_values, "model_dir", directory=True),
         data_path=cli.existing_path(flag_values, "data_path"), eval_batch_size=flag_values.eval_batch_size,
         bucket_boundaries=cli.increasing_ints(flag_values, "bucket_boundaries"), output_json=flag_values.output_json,
-        num_heatmaps=flag_values.num_heatmaps, heatmap_dir=flag_values.heatmap_dir)
+        num_heatmaps=flag_values.num_heatmaps, heatmap_dir=flag_values.heatmap_dir,
+        tensorflow_threads=threads.from_flags(flag_values))
 
 
 def evaluate_file(options: EvalNliOptions):
     """The binary's work; returns the results."""
+    threads.set_tensorflow_threads(*options.tensorflow_threads)  # before any TensorFlow op
     model, vocabulary, config = models.load(options.model_dir)
     split = snli.read_snli(options.data_path,
                            require_parses=models.needs_parses(config["with_trees"], config["tree_kind"]))

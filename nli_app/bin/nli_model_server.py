@@ -24,7 +24,7 @@ import threading
 from absl import app
 from absl import flags
 
-from nli_app import cli
+from nli_app import cli, threads
 from serving import config as config_lib
 from serving import limits as limits_lib
 from serving.server import ModelServer
@@ -62,11 +62,7 @@ def define_flags(flag_values=flags.FLAGS):
                         "path of the REST port.", **define)
     flags.DEFINE_bool("enable_model_warmup", True, "Replay each version's assets.extra/tf_serving_warmup_requests "
                       "before it becomes AVAILABLE (as TF Serving).", **define)
-    flags.DEFINE_integer("tensorflow_intra_op_parallelism", 0, "Threads that one TensorFlow op may use; 0: "
-                         "TensorFlow's choice (the machine's cores), as TF Serving. On 2 cores 1 serves 32-pair "
-                         "requests ~10% faster (README, Operations).", lower_bound=0, **define)
-    flags.DEFINE_integer("tensorflow_inter_op_parallelism", 0, "TensorFlow ops that may run at once; 0: TensorFlow's "
-                         "choice.", lower_bound=0, **define)
+    threads.define_flags(flag_values)
     flags.DEFINE_float("readiness_drain_seconds", 0, "On SIGTERM, answer /readyz 503 and gRPC health NOT_SERVING "
                        "but keep serving this long (for load balancers to notice) before the graceful shutdown.",
                        **define)

@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 from absl import flags, logging
 
-from nli_app import cli
+from nli_app import cli, threads
 from nli_app.nli import evaluation, heatmaps, models, sorted_inference
 from nli_app.nli.data import dataset as dataset_lib
 from nli_app.nli.data import glove, snli
@@ -81,6 +81,7 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_integer("num_heatmaps", 3, "dev pairs rendered as attention / gate-norm heat maps (ESIM)",
                          lower_bound=0, **define)
     train_flags.define_trainer_flags(flag_values, **PAPER_RECIPE)
+    threads.define_flags(flag_values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +108,7 @@ class TrainNliOptions:
     num_heatmaps: int
     trainer: TrainerConfig  # its model_dir: where everything goes
     num_cpu_replicas: int
+    tensorflow_threads: tuple  # (intra-op, inter-op); 0: TensorFlow's choice
 
 
 def options_from_flags(flag_values=flags.FLAGS):
@@ -141,7 +143,8 @@ def options_from_flags(flag_values=flags.FLAGS):
         plateau_patience=flag_values.plateau_patience, early_stopping_patience=flag_values.early_stopping_patience,
         bucket_boundaries=cli.increasing_ints(flag_values, "bucket_boundaries"),
         num_heatmaps=flag_values.num_heatmaps,
-        trainer=train_flags.trainer_config(flag_values), num_cpu_replicas=flag_values.num_cpu_replicas)
+        trainer=train_flags.trainer_config(flag_values), num_cpu_replicas=flag_values.num_cpu_replicas,
+        tensorflow_threads=threads.from_flags(flag_values))
 
 
 def _read(path, what, spec, limit=None):
@@ -254,11 +257,13 @@ def train_and_evaluate(options: TrainNliOptions):
     """The binary's work; returns the train/dev/test results."""
     spec = models.get(options.model)
     if spec.ensemble:
+        threads.set_tensorflow_threads(*options.tensorflow_threads)  # the thread pools and
         make_strategy(num_cpu_replicas=options.num_cpu_replicas)  # the logical devices, before any op
         return _assemble_ensemble(options, spec)
     train = _read(options.train_path, "train", spec, options.train_limit)  # bad data fails before TensorFlow work
     splits = _splits(options, spec, train)
-    strategy = make_strategy(num_cpu_replicas=options.num_cpu_replicas)  # before any TensorFlow op
+    threads.set_tensorflow_threads(*options.tensorflow_threads)  # before any TensorFlow op
+    strategy = make_strategy(num_cpu_replicas=options.num_cpu_replicas)
     vocabulary = _vocabulary(options, train)
     embeddings = _embeddings(options, vocabulary)
     kwargs = builder_kwargs(options, vocabulary)
