@@ -1,6 +1,7 @@
 """Training and inference speed of ESIM vs the syntactic tree-LSTM model (Chen et al. 2017) on CPU cores.
 
-    python bench/esim_speed.py [--threads=2] [--rounds=3] [--train_batches=20] [--embedding_dim=300]
+    python bench/esim_speed.py [--threads=2] [--intra_op_threads=1] [--rounds=3] [--train_batches=20] \
+        [--embedding_dim=300]
 
 Paper sizes by default (300-d embeddings, 300 hidden units, batch 32). Real SNLI pairs (the shipped sample, with
 their binary parses) in random order, padded per batch as training does. Measured, in pairs/s:
@@ -90,7 +91,10 @@ class Timed:
 
 
 def define_flags(flag_values=flags.FLAGS):
-    flags.DEFINE_integer("threads", 2, "CPU threads (intra-op) for TensorFlow.", flag_values=flag_values)
+    flags.DEFINE_integer("threads", 2, "TensorFlow's inter-op threads, and its intra-op threads unless "
+                         "--intra_op_threads.", flag_values=flag_values)
+    flags.DEFINE_integer("intra_op_threads", None, "Threads one TensorFlow op may use (none: --threads; the ESIM "
+                         "recipe's --tensorflow_intra_op_parallelism=1 is 1).", lower_bound=1, flag_values=flag_values)
     flags.DEFINE_string("data_path", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                   "nli_app", "data", "snli", "snli_1.0_sample_train.jsonl"),
                         "SNLI .jsonl file whose pairs (and parses) are used.", flag_values=flag_values)
@@ -106,7 +110,7 @@ def define_flags(flag_values=flags.FLAGS):
 
 def main(argv):
     del argv
-    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads or FLAGS.threads)
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     examples = snli.read_snli(FLAGS.data_path).examples
     vocabulary = vocab_lib.Vocabulary.from_examples(examples)
@@ -142,7 +146,8 @@ def main(argv):
         print(f"round {r + 1}/{FLAGS.rounds}: " + ", ".join(
             f"{n} train {v['train'][-1]:.1f} pairs/s" for n, v in rounds.items()))
 
-    summary = {"threads": FLAGS.threads, "sizes": sizes, "batch_size": FLAGS.batch_size, "models": {}}
+    summary = {"threads": FLAGS.threads, "intra_op_threads": FLAGS.intra_op_threads or FLAGS.threads, "sizes": sizes,
+               "batch_size": FLAGS.batch_size, "models": {}}
     for name in models:
         figures = {k: statistics.median(v) for k, v in rounds[name].items()}
         summary["models"][name] = {"train_pairs_per_s": figures["train"], "latency_ms": figures["latency"],
