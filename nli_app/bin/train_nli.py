@@ -253,17 +253,21 @@ def _assemble_ensemble(options, spec):
     return results
 
 
+def _start_tensorflow(options):
+    """The thread pools and the logical devices, which TensorFlow fixes at its first op; returns the strategy."""
+    threads.set_tensorflow_threads(*options.tensorflow_threads)
+    return make_strategy(num_cpu_replicas=options.num_cpu_replicas)
+
+
 def train_and_evaluate(options: TrainNliOptions):
     """The binary's work; returns the train/dev/test results."""
     spec = models.get(options.model)
     if spec.ensemble:
-        threads.set_tensorflow_threads(*options.tensorflow_threads)  # the thread pools and
-        make_strategy(num_cpu_replicas=options.num_cpu_replicas)  # the logical devices, before any op
+        _start_tensorflow(options)
         return _assemble_ensemble(options, spec)
     train = _read(options.train_path, "train", spec, options.train_limit)  # bad data fails before TensorFlow work
     splits = _splits(options, spec, train)
-    threads.set_tensorflow_threads(*options.tensorflow_threads)  # before any TensorFlow op
-    strategy = make_strategy(num_cpu_replicas=options.num_cpu_replicas)
+    strategy = _start_tensorflow(options)
     vocabulary = _vocabulary(options, train)
     embeddings = _embeddings(options, vocabulary)
     kwargs = builder_kwargs(options, vocabulary)
